@@ -1,0 +1,75 @@
+"""Clocks: the only module that reads ``time.*``.
+
+Every limiter, store, retry policy and executor takes a clock, so tests can run on
+:class:`ratewindow.testing.ManualClock` and never sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "MonotonicClock", "WallClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of time in seconds, and a way to wait.
+
+    ``now()`` must never go backwards for one clock object.
+    """
+
+    def now(self) -> float:
+        """Current time in seconds."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds`` seconds."""
+        ...
+
+    async def asleep(self, seconds: float) -> None:
+        """Suspend the calling task for ``seconds`` seconds without blocking the event loop."""
+        ...
+
+
+class MonotonicClock:
+    """``time.monotonic()``: immune to wall-clock jumps. The default for windows and buckets.
+
+    Its values only mean something inside one process; stores shared between processes
+    (SQLite, Redis) keep their own wall or server time instead.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+    def __repr__(self) -> str:
+        return "MonotonicClock()"
+
+
+class WallClock:
+    """``time.time()``: Unix time in seconds. The default for daily quotas (calendar days)."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+    def __repr__(self) -> str:
+        return "WallClock()"

@@ -1,0 +1,274 @@
+"""What every limiter offers: the ``Limiter`` protocol, ``Reservation``, and their shared body."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+
+from ratewindow._clock import Clock
+from ratewindow._core import Spec
+from ratewindow._errors import AcquireTimeout
+from ratewindow.stores._protocol import Store
+
+__all__ = ["Limiter", "Reservation"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Stamp = tuple[tuple[float, float], ...]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """The interface shared by ``SlidingWindow``, ``TokenBucket``, ``DailyQuota`` and ``Limits``.
+
+    Costs are in units of the limit (usually requests); times in seconds.
+    """
+
+    name: str
+
+    def try_acquire(self, cost: int = 1) -> bool:
+        """Take ``cost`` units now if they fit; never waits."""
+        ...
+
+    def acquire(self, cost: int = 1, timeout: float | None = None) -> float:
+        """Take ``cost`` units, waiting as long as needed; returns the seconds waited."""
+        ...
+
+    async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
+        """``acquire`` for asyncio: waits without blocking the event loop."""
+        ...
+
+    def wait_time(self, cost: int = 1) -> float:
+        """Exact seconds until ``cost`` could be granted; 0.0 if now. No side effect."""
+        ...
+
+    def reserve(self, cost: int = 1) -> Reservation:
+        """Book ``cost`` units at the earliest time they fit."""
+        ...
+
+    def available(self) -> float:
+        """Units that could be taken now without waiting."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` seconds, for every user of the same store."""
+        ...
+
+
+class Reservation:
+    """A grant booked at the earliest time it fits: use it after ``delay`` seconds, or cancel it.
+
+    >>> from ratewindow import SlidingWindow
+    >>> from ratewindow.testing import ManualClock
+    >>> limiter = SlidingWindow(1, 10.0, clock=ManualClock())
+    >>> limiter.reserve().delay, limiter.reserve().delay
+    (0.0, 10.0)
+    """
+
+    __slots__ = ("_cancelled", "_limiter", "_ready_at", "_stamp", "cost", "delay")
+
+    def __init__(self, limiter: _BaseLimiter, cost: float, delay: float, stamp: Stamp | None) -> None:
+        #: Units booked.
+        self.cost = cost
+        #: Seconds from the booking until the units may be used.
+        self.delay = delay
+        self._limiter = limiter
+        self._stamp = stamp
+        self._ready_at = limiter._clock.now() + delay
+        self._cancelled = False
+
+    def remaining(self) -> float:
+        """Seconds left until the reservation may be used (0.0 once it may)."""
+        return max(0.0, self._ready_at - self._limiter._clock.now())
+
+    def wait(self) -> float:
+        """Sleep until the reservation may be used; returns the seconds slept."""
+        left = self.remaining()
+        self._limiter._clock.sleep(left)
+        return left
+
+    def cancel(self) -> bool:
+        """Give the booked units back if they are still unused; True if anything was given back.
+
+        Restores the limiter's state exactly when no later booking was made on top of this one.
+        """
+        if self._cancelled or self._stamp is None or self.remaining() <= 0:
+            return False
+        self._cancelled = True
+        self._limiter._store.cancel(self._limiter._specs, self.cost, self._stamp)
+        return True
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}"
+        return f"Reservation(cost={self.cost!r}, {state}, limiter={self._limiter.name!r})"
+
+
+class _BaseLimiter:
+    """The shared body of every limiter; subclasses set the fields in ``_setup``."""
+
+    name: str
+    _specs: tuple[Spec, ...]
+    _store: Store
+    _clock: Clock
+    _max_cost: float
+    _int_cost: bool
+
+    def _setup(self, name: str, specs: Sequence[Spec], store: Store, clock: Clock, max_cost: float,
+               int_cost: bool) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        self.name = name
+        self._specs = tuple(specs)
+        self._store = store
+        self._clock = clock
+        self._max_cost = max_cost
+        self._int_cost = int_cost
+
+    def _cost(self, cost: object) -> float:
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+            kind = "integer" if self._int_cost else "number"
+            raise TypeError(f"cost must be a positive {kind}, got {cost!r}")
+        if self._int_cost and not isinstance(cost, int):
+            raise TypeError(f"cost must be a positive integer, got {cost!r}")
+        if not cost > 0 or math.isinf(cost):
+            raise ValueError(f"cost must be > 0 and finite, got {cost!r}")
+        if cost > self._max_cost:
+            raise ValueError(
+                f"cost {cost!r} exceeds {self._max_cost:g}, the most limiter {self.name!r} can ever grant"
+            )
+        return cost
+
+    @staticmethod
+    def _timeout(timeout: object) -> float | None:
+        if timeout is None:
+            return None
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
+            raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        if timeout < 0:
+            raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+        return float(timeout)
+
+    # -- taking permits ---------------------------------------------------------------------
+    def try_acquire(self, cost: int = 1) -> bool:
+        """Take ``cost`` units now if they fit (and nobody is queued ahead); never waits.
+
+        Raises:
+            ValueError, TypeError: ``cost`` is not a positive number the limiter can ever grant.
+            StoreUnavailable: a shared store could not be reached.
+        """
+        return self._store.acquire(self._specs, self._cost(cost), 0.0).granted
+
+    def acquire(self, cost: int = 1, timeout: float | None = None) -> float:
+        """Take ``cost`` units, sleeping once for the exact wait; returns the seconds waited.
+
+        Waiters are served first come, first served: the grant is booked at once at the earliest
+        time it fits, then the caller sleeps until then (no polling).
+
+        Raises:
+            AcquireTimeout: the wait would exceed ``timeout`` seconds; nothing was recorded, and
+                ``retry_after`` says how long the wait was.
+        """
+        units = self._cost(cost)
+        grant = self._store.acquire(self._specs, units, self._timeout(timeout))
+        if not grant.granted:
+            raise AcquireTimeout(grant.delay, self.name)
+        if grant.delay > 0:
+            try:
+                self._clock.sleep(grant.delay)
+            except BaseException:
+                if grant.stamp is not None:
+                    self._store.cancel(self._specs, units, grant.stamp)
+                raise
+        return grant.delay
+
+    async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
+        """``acquire`` for asyncio: never blocks the event loop. A cancelled task gives its
+        booking back. Raises as ``acquire``."""
+        units = self._cost(cost)
+        grant = await self._store.acquire_async(self._specs, units, self._timeout(timeout))
+        if not grant.granted:
+            raise AcquireTimeout(grant.delay, self.name)
+        if grant.delay > 0:
+            try:
+                await self._clock.asleep(grant.delay)
+            except BaseException:
+                if grant.stamp is not None:
+                    await asyncio.shield(self._store.cancel_async(self._specs, units, grant.stamp))
+                raise
+        return grant.delay
+
+    def wait_time(self, cost: int = 1) -> float:
+        """Exact seconds until ``cost`` units could be granted; 0.0 if now. Records nothing."""
+        return self._store.wait_time(self._specs, self._cost(cost))
+
+    def reserve(self, cost: int = 1) -> Reservation:
+        """Book ``cost`` units at the earliest time they fit, without waiting.
+
+        Use them after ``reservation.delay`` seconds (``reservation.wait()``), or give them back
+        with ``reservation.cancel()`` while unused.
+        """
+        units = self._cost(cost)
+        grant = self._store.acquire(self._specs, units, None)
+        return Reservation(self, units, grant.delay, grant.stamp)
+
+    def available(self) -> float:
+        """Units that could be taken now without waiting."""
+        return self._store.available(self._specs)
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` seconds, for every limiter sharing this state and store
+        (e.g. after the server answered 429 with Retry-After).
+
+        Raises:
+            ValueError: ``seconds`` is negative, NaN or infinite.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+        self._store.pause(self._specs, float(seconds))
+
+    def reset(self) -> None:
+        """Forget every grant and pause recorded for this limiter in its store."""
+        self._store.reset(self._specs)
+
+    # -- sugar ------------------------------------------------------------------------------
+    def __enter__(self) -> _BaseLimiter:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    async def __aenter__(self) -> _BaseLimiter:
+        await self.acquire_async()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, func: F) -> F:
+        """Decorate a function or coroutine function so every call takes one unit first."""
+        if inspect.iscoroutinefunction(func):
+            async_func = cast(Callable[..., Awaitable[Any]], func)
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                await self.acquire_async()
+                return await async_func(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.acquire()
+            return func(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    def _used_text(self) -> str:
+        try:
+            return f"{self._store.used(self._specs[0]):g}"
+        except Exception:  # a repr must never raise, e.g. while a shared store is down
+            return "?"

@@ -1,0 +1,160 @@
+"""``MemoryStore``: the default, in-process, thread-safe store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from ratewindow import _core
+from ratewindow._core import Grant, Spec, State
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Limiter state in this process's memory, guarded by one lock.
+
+    The lock is held only for the decision itself (microseconds), never while sleeping, and
+    callers block on it rather than being refused, so contention causes no spurious denials.
+    Limiters that share one ``MemoryStore`` and have the same kind and name share state.
+
+    >>> from ratewindow import SlidingWindow, MemoryStore
+    >>> store = MemoryStore()
+    >>> a = SlidingWindow(2, 1.0, name="api", store=store)
+    >>> b = SlidingWindow(2, 1.0, name="api", store=store)
+    >>> a.try_acquire(), b.try_acquire(), a.try_acquire()
+    (True, True, False)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, State] = {}
+
+    def _state(self, spec: Spec) -> State:
+        state = self._states.get(spec.key)
+        if state is None:
+            state = self._states[spec.key] = _core.new_state(spec.kind)
+        return state
+
+    def _states_of(self, specs: Sequence[Spec]) -> list[State]:
+        return [self._state(spec) for spec in specs]
+
+    def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        with self._lock:
+            states = [self._state(spec) for spec in specs]
+            nows = [spec.clock.now() for spec in specs]
+            return _core.decide(specs, states, nows, cost, max_wait)
+
+    def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
+        with self._lock:
+            states = self._states_of(specs)
+            nows = [spec.clock.now() for spec in specs]
+            return max(0.0, _core.decide(specs, states, nows, cost, None, commit=False).delay)
+
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> None:
+        with self._lock:
+            _core.cancel(specs, self._states_of(specs), cost, stamp)
+
+    def pause(self, specs: Sequence[Spec], seconds: float) -> None:
+        with self._lock:
+            _core.pause(self._states_of(specs), [spec.clock.now() + seconds for spec in specs])
+
+    def used(self, spec: Spec) -> float:
+        with self._lock:
+            return _core.used(spec, self._state(spec), spec.clock.now())
+
+    def available(self, specs: Sequence[Spec]) -> float:
+        with self._lock:
+            return min(_core.available(spec, self._state(spec), spec.clock.now()) for spec in specs)
+
+    def reset(self, specs: Sequence[Spec]) -> None:
+        with self._lock:
+            for spec in specs:
+                self._states.pop(spec.key, None)
+
+    async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        return self.acquire(specs, cost, max_wait)  # the lock is held for microseconds only
+
+    async def cancel_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> None:
+        self.cancel(specs, cost, stamp)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(keys={len(self._states)})"
+
+
+class MemoryGroup:
+    """Several ``MemoryStore`` objects acting as one, for a ``Limits`` whose members were built
+    with their own default stores. Locks are taken in a fixed order, so no deadlock."""
+
+    def __init__(self, stores: Sequence[MemoryStore], specs: Sequence[Spec]) -> None:
+        owners = {spec.key: store for store, spec in zip(stores, specs)}
+        self._owners = owners
+        self._locks = [s._lock for s in sorted({id(s): s for s in stores}.values(), key=id)]
+
+    def _lock_all(self) -> None:
+        for lock in self._locks:
+            lock.acquire()
+
+    def _unlock_all(self) -> None:
+        for lock in reversed(self._locks):
+            lock.release()
+
+    def _states_of(self, specs: Sequence[Spec]) -> list[State]:
+        return [self._owners[spec.key]._state(spec) for spec in specs]
+
+    def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        self._lock_all()
+        try:
+            nows = [spec.clock.now() for spec in specs]
+            return _core.decide(specs, self._states_of(specs), nows, cost, max_wait)
+        finally:
+            self._unlock_all()
+
+    def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
+        self._lock_all()
+        try:
+            nows = [spec.clock.now() for spec in specs]
+            return max(0.0, _core.decide(specs, self._states_of(specs), nows, cost, None, False).delay)
+        finally:
+            self._unlock_all()
+
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> None:
+        self._lock_all()
+        try:
+            _core.cancel(specs, self._states_of(specs), cost, stamp)
+        finally:
+            self._unlock_all()
+
+    def pause(self, specs: Sequence[Spec], seconds: float) -> None:
+        for spec in specs:
+            self._owners[spec.key].pause([spec], seconds)
+
+    def used(self, spec: Spec) -> float:
+        return self._owners[spec.key].used(spec)
+
+    def available(self, specs: Sequence[Spec]) -> float:
+        self._lock_all()
+        try:
+            return min(
+                _core.available(spec, state, spec.clock.now())
+                for spec, state in zip(specs, self._states_of(specs))
+            )
+        finally:
+            self._unlock_all()
+
+    def reset(self, specs: Sequence[Spec]) -> None:
+        for spec in specs:
+            self._owners[spec.key].reset([spec])
+
+    async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        return self.acquire(specs, cost, max_wait)
+
+    async def cancel_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> None:
+        self.cancel(specs, cost, stamp)
+
+    def __repr__(self) -> str:
+        return f"MemoryGroup(stores={len(self._locks)})"

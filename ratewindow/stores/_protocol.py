@@ -1,0 +1,65 @@
+"""The ``Store`` protocol: where limiter state lives, and the one atomic call that decides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ratewindow._core import Grant, Spec
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Holds limiter state by key and decides each request atomically.
+
+    Every method takes the members' :class:`~ratewindow._core.Spec` values (a single limiter has
+    one, a ``Limits`` composite several) and acts on all of them in one atomic step, so a
+    decision is all-or-nothing across processes too. Times are seconds: the in-process store
+    reads each member's clock; shared stores keep their own wall or server time.
+    """
+
+    def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        """Record ``cost`` units on every member at the earliest time all of them allow, if that
+        is at most ``max_wait`` seconds away (0.0: now only; None: any time). Otherwise record
+        nothing. Returns the verdict and the delay in seconds either way.
+
+        Raises:
+            StoreUnavailable: a shared store could not be reached.
+        """
+        ...
+
+    def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
+        """Exact seconds until ``cost`` could be granted on every member; no side effect."""
+        ...
+
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> None:
+        """Undo a grant that ``acquire`` recorded and that has not been used yet."""
+        ...
+
+    def pause(self, specs: Sequence[Spec], seconds: float) -> None:
+        """Grant nothing on these members for ``seconds`` seconds from now (shared by every user)."""
+        ...
+
+    def used(self, spec: Spec) -> float:
+        """Units counted now (window, day) or tokens left (bucket) for one member."""
+        ...
+
+    def available(self, specs: Sequence[Spec]) -> float:
+        """Units that every member could grant now without waiting."""
+        ...
+
+    def reset(self, specs: Sequence[Spec]) -> None:
+        """Forget all state of these members."""
+        ...
+
+    async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        """``acquire`` without blocking the event loop."""
+        ...
+
+    async def cancel_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> None:
+        """``cancel`` without blocking the event loop."""
+        ...

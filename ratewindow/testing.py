@@ -1,0 +1,240 @@
+"""Test helpers for users of ratewindow: a manual clock and the store contract suite.
+
+``ManualClock`` makes time a value you move: ``sleep`` advances it at once, so tests of code
+that waits for permits run instantly and assert exact counts.
+
+``StoreContract`` is the test suite every ratewindow store passes. To check a store of your
+own, subclass it in a pytest module and say how to build the store::
+
+    from ratewindow.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        def make_store(self, clock):
+            return MyStore(clock=clock)   # a store that takes its time from ``clock`` in tests
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from ratewindow._daily_quota import DailyQuota
+from ratewindow._limits import Limits
+from ratewindow._sliding_window import SlidingWindow
+from ratewindow._token_bucket import TokenBucket
+from ratewindow.stores._protocol import Store
+
+__all__ = ["ManualClock", "StoreContract"]
+
+
+class ManualClock:
+    """A clock that moves only when told: ``advance(seconds)``, or ``sleep``, which advances at once.
+
+    Thread-safe. ``start`` is the initial time in seconds (use a Unix time for daily quotas).
+
+    >>> clock = ManualClock(start=100.0)
+    >>> clock.sleep(2.5); clock.now()
+    102.5
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+        #: Every sleep requested, in seconds, in order.
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward by ``seconds`` (>= 0); returns the new time.
+
+        Raises:
+            ValueError: ``seconds`` is negative or NaN.
+        """
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if seconds > 0:
+            self.advance(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+    def __repr__(self) -> str:
+        return f"ManualClock(now={self._now!r})"
+
+
+# 2026-03-08 is a 23-hour day in New York; its local midnight is 05:00 UTC.
+_NY_SPRING_MIDNIGHT = 1772946000.0
+
+
+class StoreContract:
+    """The behaviour every store must show, as pytest test methods (no pytest import needed).
+
+    Subclass it and implement ``make_store(clock)``; the store must take its time from ``clock``
+    (a ``ManualClock``) so the tests can move time.
+    """
+
+    def make_store(self, clock: ManualClock) -> Store:  # pragma: no cover - overridden
+        raise NotImplementedError("subclasses return the store under test")
+
+    def _setup(self, start: float = 1_000_000.0) -> tuple[ManualClock, Store]:
+        clock = ManualClock(start)
+        return clock, self.make_store(clock)
+
+    def test_window_admits_exactly_limit(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(3, 10.0, name="w", store=store, clock=clock)
+        assert [limiter.try_acquire() for _ in range(4)] == [True, True, True, False]
+        clock.advance(9.999)
+        assert not limiter.try_acquire()
+        clock.advance(0.001)
+        assert limiter.try_acquire()
+
+    def test_window_weights_and_wait_time(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(10, 10.0, name="w", store=store, clock=clock)
+        assert limiter.try_acquire(4)
+        clock.advance(2.0)
+        assert limiter.try_acquire(6)
+        assert limiter.wait_time(1) == 8.0
+        assert limiter.wait_time(4) == 8.0
+        assert limiter.wait_time(5) == 10.0
+        assert not limiter.try_acquire(1)
+        assert limiter.available() == 0
+
+    def test_window_margin_holds_longer(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(1, 1.0, margin=0.25, name="m", store=store, clock=clock)
+        assert limiter.try_acquire()
+        assert limiter.wait_time() == 1.25
+
+    def test_same_name_shares_state(self) -> None:
+        clock, store = self._setup()
+        a = SlidingWindow(2, 10.0, name="shared", store=store, clock=clock)
+        b = SlidingWindow(2, 10.0, name="shared", store=store, clock=clock)
+        c = SlidingWindow(2, 10.0, name="other", store=store, clock=clock)
+        assert a.try_acquire() and b.try_acquire()
+        assert not a.try_acquire() and not b.try_acquire()
+        assert c.try_acquire()
+
+    def test_reservations_are_fifo(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(2, 10.0, name="fifo", store=store, clock=clock)
+        delays = [limiter.reserve().delay for _ in range(5)]
+        assert delays == [0.0, 0.0, 10.0, 10.0, 20.0]
+        assert limiter.wait_time() == 20.0
+
+    def test_cancel_restores_state(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(2, 10.0, name="c", store=store, clock=clock)
+        assert limiter.try_acquire(2)
+        reservation = limiter.reserve()
+        assert reservation.delay == 10.0
+        assert limiter.wait_time() == 10.0 + 0.0  # queued behind the reservation
+        assert reservation.cancel()
+        assert not reservation.cancel()
+        clock.advance(10.0)
+        assert limiter.try_acquire(2)
+
+    def test_acquire_sleeps_exact_wait_and_times_out(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(1, 5.0, name="a", store=store, clock=clock)
+        assert limiter.acquire() == 0.0
+        try:
+            limiter.acquire(timeout=4.0)
+        except TimeoutError as exc:
+            assert getattr(exc, "retry_after", None) == 5.0
+        else:  # pragma: no cover - the contract is broken
+            raise AssertionError("acquire(timeout=4.0) should time out")
+        assert limiter.acquire(timeout=5.0) == 5.0
+        assert clock.sleeps[-1] == 5.0
+
+    def test_bucket_refills_continuously(self) -> None:
+        clock, store = self._setup()
+        bucket = TokenBucket(2.0, 4, name="b", store=store, clock=clock)
+        assert bucket.try_acquire(4)
+        assert not bucket.try_acquire(1)
+        assert bucket.wait_time(1) == 0.5
+        clock.advance(0.5)
+        assert bucket.try_acquire(1)
+        clock.advance(100.0)
+        assert bucket.available() == 4.0
+
+    def test_daily_resets_at_local_midnight_on_a_23_hour_day(self) -> None:
+        clock, store = self._setup(start=_NY_SPRING_MIDNIGHT + 3600.0)
+        quota = DailyQuota(2, tz="America/New_York", name="d", store=store, clock=clock)
+        assert quota.try_acquire(2)
+        assert not quota.try_acquire()
+        # The local day of 2026-03-08 lasts 23 hours; we are 1 hour into it.
+        assert quota.wait_time() == 22 * 3600.0
+        clock.advance(22 * 3600.0)
+        assert quota.try_acquire(2)
+
+    def test_composite_is_all_or_nothing(self) -> None:
+        clock, store = self._setup(start=_NY_SPRING_MIDNIGHT)
+        window = SlidingWindow(5, 10.0, name="cw", store=store, clock=clock)
+        quota = DailyQuota(7, tz="America/New_York", name="cd", store=store, clock=clock)
+        both = Limits(window, quota)
+        assert both.try_acquire(5)
+        assert not both.try_acquire(1)
+        clock.advance(10.0)
+        assert not both.try_acquire(3)  # the window would allow it; the quota (2 left) does not
+        assert window.available() == 5  # ... and the refused request left no trace on the window
+        assert both.try_acquire(2)
+        assert quota.available() == 0
+
+    def test_pause_is_shared(self) -> None:
+        clock, store = self._setup()
+        a = SlidingWindow(100, 10.0, name="p", store=store, clock=clock)
+        b = SlidingWindow(100, 10.0, name="p", store=store, clock=clock)
+        a.pause(3.0)
+        assert not b.try_acquire()
+        assert b.wait_time() == 3.0
+        clock.advance(3.0)
+        assert b.try_acquire()
+
+    def test_reset_forgets(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(1, 10.0, name="r", store=store, clock=clock)
+        assert limiter.try_acquire()
+        limiter.reset()
+        assert limiter.try_acquire()
+
+    def test_async_acquire(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(2, 1.0, name="aio", store=store, clock=clock)
+
+        async def run() -> list[float]:
+            return [await limiter.acquire_async() for _ in range(5)]
+
+        assert asyncio.run(run()) == [0.0, 0.0, 1.0, 0.0, 1.0]
+
+    def test_threads_admit_exactly_limit(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(50, 3600.0, name="race", store=store, clock=clock)
+        granted: list[bool] = []
+        lock = threading.Lock()
+        start = threading.Barrier(16)
+
+        def worker() -> None:
+            start.wait()
+            mine = [limiter.try_acquire() for _ in range(20)]
+            with lock:
+                granted.extend(mine)
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert granted.count(True) == 50
+        assert len(granted) == 320
+
