@@ -40,7 +40,27 @@ class Calendar:
         self._cache: tuple[float, float] = (0.0, 0.0)
 
     def _reset_on(self, day: dt.date) -> float:
-        return dt.datetime.combine(day, self.reset_time, tzinfo=self.tz).timestamp()
+        """Unix time of the first instant at which the local wall clock shows ``day`` at or
+        after ``reset_time``. For a time skipped by a DST gap that is the moment of the jump; for
+        a time that occurs twice it is the first occurrence."""
+        wanted = (day, self.reset_time)
+        first = dt.datetime.combine(day, self.reset_time, tzinfo=self.tz)
+        at = first.timestamp()
+        local = dt.datetime.fromtimestamp(at, self.tz)
+        if (local.date(), local.time()) == wanted:
+            return at
+        # A skipped time: fold=1 maps it before the jump, fold=0 after; search between them.
+        low, high = first.replace(fold=1).timestamp(), at
+        if low > high:
+            low, high = high, low
+        while high - low > 1e-3:
+            mid = (low + high) / 2
+            local = dt.datetime.fromtimestamp(mid, self.tz)
+            if (local.date(), local.time().replace(fold=0)) >= wanted:
+                high = mid
+            else:
+                low = mid
+        return float(round(high)) if abs(high - round(high)) < 2e-3 else high
 
     def period(self, t: float) -> tuple[float, float]:
         """The ``(start, end)`` Unix times (seconds) of the local day containing ``t``; start <= t < end."""
