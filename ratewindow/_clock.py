@@ -42,8 +42,8 @@ class MonotonicClock:
 
     __slots__ = ()
 
-    def now(self) -> float:
-        return time.monotonic()
+    #: Current ``time.monotonic()`` in seconds (the C function itself: no Python frame per call).
+    now = staticmethod(time.monotonic)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -61,8 +61,8 @@ class WallClock:
 
     __slots__ = ()
 
-    def now(self) -> float:
-        return time.time()
+    #: Current Unix time in seconds (``time.time`` itself).
+    now = staticmethod(time.time)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

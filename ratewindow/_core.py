@@ -107,6 +107,36 @@ class WindowState:
                 head = 0
             self.head = head
 
+    def take(self, now: float, cost: float, limit: float, span: float) -> bool:
+        """Record ``cost`` at ``now`` if it fits now (the ``try_acquire`` fast path)."""
+        times = self.times
+        if self.head < len(times):
+            if times[self.head] + span <= now:
+                self.prune(now, span)
+            if self.head < len(times) and times[-1] > now:  # booked ahead of us: first come, first served
+                return False
+        if self.hold > now or self.total - self.base + cost > limit:
+            return False
+        self.total += cost
+        times.append(now)
+        self.cums.append(self.total)
+        return True
+
+    def fits(self, now: float, cost: float, limit: float, span: float) -> bool:
+        """Whether ``cost`` could be recorded at ``now`` (prunes, records nothing)."""
+        times = self.times
+        if self.head < len(times):
+            if times[self.head] + span <= now:
+                self.prune(now, span)
+            if self.head < len(times) and times[-1] > now:
+                return False
+        return self.hold <= now and self.total - self.base + cost <= limit
+
+    def put(self, now: float, cost: float, param: float) -> None:
+        self.total += cost
+        self.times.append(now)
+        self.cums.append(self.total)
+
     def earliest(self, now: float, cost: float, limit: float, span: float) -> float:
         self.prune(now, span)
         times = self.times
@@ -169,6 +199,22 @@ class BucketState:
         self.tat = _NEG_INF
         self.hold = _NEG_INF
 
+    def take(self, now: float, cost: float, capacity: float, interval: float) -> bool:
+        """Record ``cost`` at ``now`` if it fits now (the ``try_acquire`` fast path)."""
+        tat = self.tat if self.tat > now else now
+        if tat - (capacity - cost) * interval > now or self.hold > now:
+            return False
+        self.tat = tat + cost * interval
+        return True
+
+    def fits(self, now: float, cost: float, capacity: float, interval: float) -> bool:
+        """Whether ``cost`` could be recorded at ``now``."""
+        tat = self.tat if self.tat > now else now
+        return tat - (capacity - cost) * interval <= now and self.hold <= now
+
+    def put(self, now: float, cost: float, interval: float) -> None:
+        self.tat = (self.tat if self.tat > now else now) + cost * interval
+
     def earliest(self, now: float, cost: float, capacity: float, interval: float) -> float:
         fits = self.tat - (capacity - cost) * interval
         base = fits if fits > now else now
@@ -193,6 +239,32 @@ class DailyState:
         self.start = _NEG_INF
         self.count = 0.0
         self.hold = _NEG_INF
+
+    def take(self, now: float, cost: float, limit: float, calendar: Calendar) -> bool:
+        """Record ``cost`` at ``now`` if it fits now (the ``try_acquire`` fast path)."""
+        start = calendar.period(now)[0]
+        if self.hold > now or self.start > start:
+            return False
+        if self.start == start:
+            if self.count + cost > limit:
+                return False
+            self.count += cost
+            return True
+        if cost > limit:
+            return False
+        self.start = start
+        self.count = cost
+        return True
+
+    def fits(self, now: float, cost: float, limit: float, calendar: Calendar) -> bool:
+        """Whether ``cost`` could be recorded at ``now``."""
+        start = calendar.period(now)[0]
+        if self.hold > now or self.start > start:
+            return False
+        return (self.count if self.start == start else 0.0) + cost <= limit
+
+    def put(self, now: float, cost: float, calendar: Calendar) -> None:
+        self.record(now, cost, calendar)
 
     def earliest(self, now: float, cost: float, limit: float, calendar: Calendar) -> float:
         start, end = calendar.period(now)

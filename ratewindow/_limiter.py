@@ -126,6 +126,8 @@ class _BaseLimiter:
         self._clock = clock
         self._max_cost = max_cost
         self._int_cost = int_cost
+        bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
+        self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
 
     def _cost(self, cost: object) -> float:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)):
@@ -159,6 +161,10 @@ class _BaseLimiter:
             ValueError, TypeError: ``cost`` is not a positive number the limiter can ever grant.
             StoreUnavailable: a shared store could not be reached.
         """
+        fast = self._fast
+        if fast is not None and (cost.__class__ is int or (cost.__class__ is float and not self._int_cost)) \
+                and 0 < cost <= self._max_cost:
+            return fast(cost)
         return self._store.acquire(self._specs, self._cost(cost), 0.0).granted
 
     def acquire(self, cost: int = 1, timeout: float | None = None) -> float:

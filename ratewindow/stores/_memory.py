@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
 
 from ratewindow import _core
 from ratewindow._core import Grant, Spec, State
@@ -70,7 +72,14 @@ class MemoryStore:
     def reset(self, specs: Sequence[Spec]) -> None:
         with self._lock:
             for spec in specs:
-                self._states.pop(spec.key, None)
+                state = self._states.get(spec.key)
+                if state is not None:
+                    state.__init__()  # type: ignore[misc]  # in place: bound fast paths keep it
+
+    def bind_try(self, specs: Sequence[Spec]) -> Callable[[float], bool]:
+        """A ``try_acquire`` for these members that skips the general decision: one lock, one
+        clock read, one check-and-take per member. Same verdicts as ``acquire(..., 0.0)``."""
+        return _bind_try([self._lock], specs, self._states_of(specs))
 
     async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         return self.acquire(specs, cost, max_wait)  # the lock is held for microseconds only
@@ -148,6 +157,10 @@ class MemoryGroup:
         for spec in specs:
             self._owners[spec.key].reset([spec])
 
+    def bind_try(self, specs: Sequence[Spec]) -> Callable[[float], bool]:
+        """As ``MemoryStore.bind_try``, holding every lock of the group."""
+        return _bind_try(self._locks, specs, self._states_of(specs))
+
     async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         return self.acquire(specs, cost, max_wait)
 
@@ -158,3 +171,60 @@ class MemoryGroup:
 
     def __repr__(self) -> str:
         return f"MemoryGroup(stores={len(self._locks)})"
+
+
+
+def _bind_try(locks: Sequence[threading.Lock], specs: Sequence[Spec],
+              states: Sequence[State]) -> Callable[[float], bool]:
+    """Build the ``try_acquire`` fast path: check every member now, then take on all or none.
+
+    Same verdicts as ``_core.decide(..., max_wait=0.0)``; specialised for one and two members
+    (a window and a daily quota is the common composite) because every Python call counts here.
+    """
+    members: list[tuple[Callable[[], float], Any, Any, float, Any]] = [
+        (spec.clock.now, state.fits, state.put, spec.limit,
+         spec.calendar if spec.calendar is not None else spec.span)
+        for spec, state in zip(specs, states)
+    ]
+    lock = locks[0]
+    if len(locks) == 1 and len(members) == 1:
+        now, _, _, limit, param = members[0]
+        take = states[0].take
+
+        def attempt(cost: float) -> bool:
+            with lock:
+                return take(now(), cost, limit, param)
+
+        return attempt
+    if len(locks) <= 2 and len(members) == 2:
+        other = locks[-1] if len(locks) == 2 else nullcontext()
+        (now1, fits1, put1, limit1, param1), (now2, fits2, put2, limit2, param2) = members
+
+        def attempt_two(cost: float) -> bool:
+            with lock, other:
+                t1 = now1()
+                t2 = now2()
+                if fits1(t1, cost, limit1, param1) and fits2(t2, cost, limit2, param2):
+                    put1(t1, cost, param1)
+                    put2(t2, cost, param2)
+                    return True
+                return False
+
+        return attempt_two
+
+    def attempt_all(cost: float) -> bool:
+        for each in locks:
+            each.acquire()
+        try:
+            nows = [member[0]() for member in members]
+            for (_, fits, _, limit, param), t in zip(members, nows):
+                if not fits(t, cost, limit, param):
+                    return False
+            for (_, _, put, _, param), t in zip(members, nows):
+                put(t, cost, param)
+            return True
+        finally:
+            for each in reversed(locks):
+                each.release()
+
+    return attempt_all
