@@ -114,7 +114,7 @@ def with_live_entries(runs: int, calls: int = 20_000) -> list[list[object]]:
 
 def contended(runs: int, threads: int = 4, seconds: float = 1.0) -> list[list[object]]:
     rows = []
-    for name, factory, kind in LIBRARIES:
+    for name, factory, _kind in LIBRARIES:
         rates, spurious = [], 0
         for _ in range(runs):
             call = factory()
@@ -122,7 +122,8 @@ def contended(runs: int, threads: int = 4, seconds: float = 1.0) -> list[list[ob
             stop = threading.Event()
             barrier = threading.Barrier(threads + 1)
 
-            def work(slot: list[int], call: Try = call) -> None:
+            def work(slot: list[int], call: Try = call, barrier: threading.Barrier = barrier,
+                     stop: threading.Event = stop) -> None:
                 barrier.wait()
                 while not stop.is_set():
                     for _ in range(100):
@@ -155,7 +156,8 @@ def exact_under_contention(threads: int = 16, limit: int = 1_000) -> list[list[o
         granted = [0] * threads
         barrier = threading.Barrier(threads)
 
-        def work(i: int, call: Try = call) -> None:
+        def work(i: int, call: Try = call, barrier: threading.Barrier = barrier,
+                 granted: list[int] = granted) -> None:
             barrier.wait()
             for _ in range(5_000 // threads):
                 granted[i] += bool(call())
@@ -174,12 +176,18 @@ def main() -> None:
     body = []
     body.append(f"## Uncontended try_acquire, ns per call (median and best of {runs} runs x 100,000 calls)\n")
     body.append(table(["library", "algorithm", "median ns", "best ns"], uncontended(runs)))
-    body.append(f"\n## Exact sliding logs with live entries, ns per call (median of {runs} runs x 20,000 calls)\n")
+    body.append(
+        f"\n## Exact sliding logs with live entries, ns per call (median of {runs} runs x 20,000 calls)\n"
+    )
     body.append(table(["library", "1,000 live: granted", "1,000 live: refused", "100,000 live: granted",
                        "100,000 live: refused"], with_live_entries(runs)))
     contention_runs = max(3, runs // 2)
-    body.append(f"\n## 4 threads, one limiter, limit never reached (median of {contention_runs} runs x 1 s)\n")
-    body.append(table(["library", "grants per second", "spurious denials (all runs)"], contended(contention_runs)))
+    body.append(
+        f"\n## 4 threads, one limiter, limit never reached (median of {contention_runs} runs x 1 s)\n"
+    )
+    body.append(
+        table(["library", "grants per second", "spurious denials (all runs)"], contended(contention_runs))
+    )
     body.append("\n## Exactness: 16 threads, 5,000 calls, limit 1,000 per hour\n")
     body.append(table(["library", "granted", "limit"], exact_under_contention()))
     write_result("overhead", "try_acquire overhead", "make bench (benchmarks/overhead.py)", "\n".join(body))
