@@ -1,0 +1,5 @@
+"""``python -m ratewindow``: the command line."""
+
+from ratewindow._cli import main
+
+raise SystemExit(main())
