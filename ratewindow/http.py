@@ -1,0 +1,149 @@
+"""Rate-limited HTTP for any REST API built on ``requests``: a transport adapter and a session.
+
+Every request sent through the adapter takes one permit first, from one limiter or from one chosen
+per request (e.g. by path). Nothing is re-sent below it (``max_retries=0``): retries belong to the
+caller or the ``RateLimitedExecutor``, where they take permits too. A 429 response with
+``Retry-After`` pauses the limiter, so every worker sharing it waits instead of each finding the
+429 for itself.
+
+Needs ``requests`` (``pip install ratewindow[http]``).
+
+>>> from ratewindow import SlidingWindow
+>>> from ratewindow.http import rate_limited_session
+>>> session = rate_limited_session(SlidingWindow(100, 60.0, name="api"))
+>>> # session.get("https://api.example.com/items")  -- takes one permit per request
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ratewindow._limiter import Limiter
+
+__all__ = ["RateLimitedAdapter", "parse_retry_after", "rate_limited_session"]
+
+log = logging.getLogger("ratewindow")
+
+LimiterChoice = Callable[[requests.PreparedRequest], "Limiter | None"]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds, or an HTTP date (then relative
+    to ``now``, Unix seconds, default the current time). None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, seconds)
+    return seconds if seconds >= 0 and math.isfinite(seconds) else None
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """A ``requests`` transport adapter that takes one permit before sending each request.
+
+    Args:
+        limiter: a ratewindow limiter, or a function choosing one per ``PreparedRequest`` (None:
+            send without a permit).
+        wait: most seconds to wait for a permit; None waits as long as needed. Past it,
+            ``ratewindow.AcquireTimeout`` is raised and nothing is sent.
+        pause_on_429: pause the limiter for the response's ``Retry-After`` seconds on a 429.
+        on_response: called with every response (e.g. to read rate-limit headers).
+        pool_maxsize: connections kept per host; size it to your workers.
+
+    Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen.
+    """
+
+    def __init__(
+        self,
+        limiter: Limiter | LimiterChoice,
+        *,
+        wait: float | None = None,
+        pause_on_429: bool = True,
+        on_response: Callable[[requests.Response], None] | None = None,
+        pool_maxsize: int = 10,
+    ) -> None:
+        if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
+            raise ValueError(f"pool_maxsize must be a positive integer, got {pool_maxsize!r}")
+        if wait is not None and not (isinstance(wait, (int, float)) and wait >= 0 and not math.isnan(wait)):
+            raise ValueError(f"wait must be None or a number of seconds >= 0, got {wait!r}")
+        super().__init__(max_retries=0, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize)
+        self._choose: LimiterChoice = limiter if _is_choice(limiter) else (lambda _request: limiter)  # type: ignore[assignment,return-value]
+        self._wait = wait
+        self._pause_on_429 = pause_on_429
+        self._on_response = on_response
+        self._lock = threading.Lock()
+        #: Requests sent through this adapter.
+        self.sent = 0
+        #: 429 responses seen.
+        self.throttled = 0
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        limiter = self._choose(request)
+        if limiter is not None:
+            limiter.acquire(timeout=self._wait)
+        response = super().send(request, *args, **kwargs)
+        with self._lock:
+            self.sent += 1
+            if response.status_code == 429:
+                self.throttled += 1
+        if response.status_code == 429 and self._pause_on_429 and limiter is not None:
+            seconds = parse_retry_after(response.headers.get("Retry-After"))
+            if seconds:
+                name = getattr(limiter, "name", "?")
+                log.info("429 from %s: pausing %r for %.3f s", _origin(request), name, seconds)
+                limiter.pause(seconds)
+        if self._on_response is not None:
+            self._on_response(response)
+        return response
+
+    def __repr__(self) -> str:
+        return f"RateLimitedAdapter(sent={self.sent}, throttled={self.throttled})"
+
+
+def _is_choice(limiter: object) -> bool:
+    return callable(limiter) and not hasattr(limiter, "try_acquire")
+
+
+def _origin(request: requests.PreparedRequest) -> str:
+    url = request.url or ""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}"  # never credentials or query
+
+
+def rate_limited_session(
+    limiter: Limiter | LimiterChoice,
+    *,
+    session: requests.Session | None = None,
+    prefixes: tuple[str, ...] = ("https://", "http://"),
+    headers: Mapping[str, str] | None = None,
+    **adapter_kwargs: Any,
+) -> requests.Session:
+    """A ``requests.Session`` (a new one, or ``session``) whose requests to ``prefixes`` go through a
+    ``RateLimitedAdapter``; keyword arguments as the adapter's. Returns the session."""
+    target = session if session is not None else requests.Session()
+    adapter = RateLimitedAdapter(limiter, **adapter_kwargs)
+    for prefix in prefixes:
+        target.mount(prefix, adapter)
+    if headers:
+        target.headers.update(headers)
+    return target

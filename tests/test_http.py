@@ -1,0 +1,130 @@
+"""ratewindow.http against a real loopback HTTP server (arrivals counted at the server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from ratewindow import AcquireTimeout, SlidingWindow
+from ratewindow.http import RateLimitedAdapter, parse_retry_after, rate_limited_session
+from ratewindow.testing import ManualClock
+
+
+class Server:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.throttle_next = 0  # answer this many requests with 429 + Retry-After: 5
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.paths.append(self.path)
+                if outer.throttle_next:
+                    outer.throttle_next -= 1
+                    body = b'{"error": "rate limited"}'
+                    self.send_response(429)
+                    self.send_header("Retry-After", "5")
+                else:
+                    body = b'{"ok": true}'
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    running = Server()
+    yield running
+    running.close()
+
+
+def test_every_request_takes_one_permit(server: Server) -> None:
+    clock = ManualClock()
+    limiter = SlidingWindow(3, 10.0, clock=clock)
+    with rate_limited_session(limiter) as session:
+        statuses = [session.get(f"{server.url}/items/{i}").status_code for i in range(7)]
+    assert statuses == [200] * 7
+    assert len(server.paths) == 7
+    # 3 at t=0; the 4th waits until t=10, when all three slots free; 5th and 6th go at once; the 7th waits.
+    assert clock.sleeps == [10.0, 10.0]
+    assert clock.now() == 20.0
+
+
+def test_limiter_chosen_per_request(server: Server) -> None:
+    clock = ManualClock()
+    search = SlidingWindow(1, 1.0, name="search", clock=clock)
+    general = SlidingWindow(100, 10.0, name="general", clock=clock)
+
+    def choose(request: requests.PreparedRequest) -> SlidingWindow:
+        return search if "/search" in (request.url or "") else general
+
+    with rate_limited_session(choose) as session:
+        for _ in range(3):
+            session.get(f"{server.url}/search")
+            session.get(f"{server.url}/objects")
+    assert general.available() == 97
+    assert clock.sleeps == [1.0, 1.0]  # only search waited
+
+
+def test_429_pauses_the_limiter_for_everyone_and_is_not_resent(server: Server) -> None:
+    clock = ManualClock()
+    limiter = SlidingWindow(100, 10.0, name="api", clock=clock)
+    other_worker_view = SlidingWindow(100, 10.0, name="api", store=limiter._store, clock=clock)
+    seen: list[int] = []
+    session = rate_limited_session(limiter, on_response=lambda r: seen.append(r.status_code))
+    server.throttle_next = 1
+    assert session.get(f"{server.url}/a").status_code == 429
+    assert server.paths == ["/a"]  # not re-sent below us
+    assert other_worker_view.wait_time() == 5.0
+    adapter = session.get_adapter(server.url)
+    assert isinstance(adapter, RateLimitedAdapter)
+    assert (adapter.sent, adapter.throttled) == (1, 1)
+    assert session.get(f"{server.url}/b").status_code == 200
+    assert clock.sleeps == [5.0]
+    assert seen == [429, 200]
+
+
+def test_wait_bound_raises_before_sending(server: Server) -> None:
+    clock = ManualClock()
+    limiter = SlidingWindow(1, 60.0, clock=clock)
+    session = rate_limited_session(limiter, wait=1.0)
+    session.get(server.url)
+    with pytest.raises(AcquireTimeout) as info:
+        session.get(server.url)
+    assert info.value.retry_after == 60.0
+    assert len(server.paths) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("120", 120.0), ("0", 0.0), ("1.5", 1.5), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0), ("-3", None),
+     ("soon", None), (None, None), ("nan", None)],
+)
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=1445412480.0) == seconds
+
+
+def test_bad_adapter_arguments() -> None:
+    limiter = SlidingWindow(1, 1.0)
+    with pytest.raises(ValueError, match="pool_maxsize must be a positive integer, got 0"):
+        RateLimitedAdapter(limiter, pool_maxsize=0)
+    with pytest.raises(ValueError, match="wait must be None or a number of seconds >= 0, got -1"):
+        RateLimitedAdapter(limiter, wait=-1)
