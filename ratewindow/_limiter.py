@@ -14,10 +14,24 @@ from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow.stores._protocol import Store
 
-__all__ = ["Limiter", "Reservation"]
+__all__ = ["Limiter", "Observer", "Reservation"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Stamp = tuple[tuple[float, float], ...]
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Told about a limiter's decisions, e.g. to export metrics. Keep both methods fast: they run
+    on the caller's thread after every decision."""
+
+    def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
+        """A request for ``cost`` units was granted (after ``waited`` seconds) or refused."""
+        ...
+
+    def on_pause(self, limiter: str, seconds: float) -> None:
+        """The limiter was paused for ``seconds`` seconds (a rate-limit response from the server)."""
+        ...
 
 
 @runtime_checkable
@@ -126,6 +140,7 @@ class _BaseLimiter:
         self._clock = clock
         self._max_cost = max_cost
         self._int_cost = int_cost
+        self._observers: tuple[Observer, ...] = ()
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
         self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
 
@@ -164,8 +179,22 @@ class _BaseLimiter:
         fast = self._fast
         if fast is not None and (cost.__class__ is int or (cost.__class__ is float and not self._int_cost)) \
                 and 0 < cost <= self._max_cost:
-            return fast(cost)
-        return self._store.acquire(self._specs, self._cost(cost), 0.0).granted
+            granted = fast(cost)
+        else:
+            granted = self._store.acquire(self._specs, self._cost(cost), 0.0).granted
+        if self._observers:
+            self._notify(cost, granted, 0.0)
+        return granted
+
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` about every decision of this limiter from now on (see ``Observer``)."""
+        if not (hasattr(observer, "on_acquire") and hasattr(observer, "on_pause")):
+            raise TypeError(f"observer must have on_acquire and on_pause methods, got {observer!r}")
+        self._observers = (*self._observers, observer)
+
+    def _notify(self, cost: float, granted: bool, waited: float) -> None:
+        for observer in self._observers:
+            observer.on_acquire(self.name, cost, granted, waited)
 
     def acquire(self, cost: int = 1, timeout: float | None = None) -> float:
         """Take ``cost`` units, sleeping once for the exact wait; returns the seconds waited.
@@ -179,6 +208,8 @@ class _BaseLimiter:
         """
         units = self._cost(cost)
         grant = self._store.acquire(self._specs, units, self._timeout(timeout))
+        if self._observers:
+            self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
         if grant.delay > 0:
@@ -195,6 +226,8 @@ class _BaseLimiter:
         booking back. Raises as ``acquire``."""
         units = self._cost(cost)
         grant = await self._store.acquire_async(self._specs, units, self._timeout(timeout))
+        if self._observers:
+            self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
         if grant.delay > 0:
@@ -234,6 +267,8 @@ class _BaseLimiter:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
             raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
         self._store.pause(self._specs, float(seconds))
+        for observer in self._observers:
+            observer.on_pause(self.name, float(seconds))
 
     def reset(self) -> None:
         """Forget every grant and pause recorded for this limiter in its store."""
