@@ -31,6 +31,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._states: dict[str, State] = {}
+        self._leases: dict[str, dict[str, float]] = {}
 
     def _state(self, spec: Spec) -> State:
         state = self._states.get(spec.key)
@@ -75,6 +76,30 @@ class MemoryStore:
                 state = self._states.get(spec.key)
                 if state is not None:
                     state.__init__()  # type: ignore[misc]  # in place: bound fast paths keep it
+
+    # -- leases (ConcurrencyLimit) -----------------------------------------------------------
+    def _live(self, spec: Spec, now: float) -> dict[str, float]:
+        held = self._leases.setdefault(spec.key, {})
+        for lease_id in [k for k, expires in held.items() if expires <= now]:
+            del held[lease_id]
+        return held
+
+    def lease(self, spec: Spec, lease_id: str, limit: int) -> float:
+        with self._lock:
+            now = spec.clock.now()
+            held = self._live(spec, now)
+            if len(held) < limit:
+                held[lease_id] = now + spec.span
+                return 0.0
+            return max(min(held.values()) - now, 1e-9)
+
+    def release(self, spec: Spec, lease_id: str) -> None:
+        with self._lock:
+            self._leases.get(spec.key, {}).pop(lease_id, None)
+
+    def leases(self, spec: Spec) -> int:
+        with self._lock:
+            return len(self._live(spec, spec.clock.now()))
 
     def bind_try(self, specs: Sequence[Spec]) -> Callable[[float], bool]:
         """A ``try_acquire`` for these members that skips the general decision: one lock, one
