@@ -23,8 +23,17 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
-	$(PY) benchmarks/run.py
+BENCH    = .venv-bench
+BENCH_PY = $(BENCH)/bin/python
+
+$(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt Makefile
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet -e '.[redis,http]' -r benchmarks/requirements.txt
+	touch $(BENCH)/.installed
+
+bench: $(BENCH)/.installed
+	$(BENCH_PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH) .mypy_cache .pytest_cache .ruff_cache .hypothesis
