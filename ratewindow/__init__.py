@@ -1,33 +1,64 @@
 """ratewindow: call rate-limited APIs as fast as the limits allow, and never faster."""
 
+import logging as _logging
+
+from ratewindow._async_executor import AsyncRateLimitedExecutor
 from ratewindow._clock import Clock, MonotonicClock, WallClock
+from ratewindow._concurrency import ConcurrencyLimit, Lease
 from ratewindow._daily_quota import DailyQuota
-from ratewindow._errors import AcquireTimeout, QuotaExhausted, RateWindowError, StoreUnavailable
-from ratewindow._limiter import Limiter, Reservation
+from ratewindow._errors import (
+    AcquireTimeout,
+    CircuitOpen,
+    QuotaExhausted,
+    RateWindowError,
+    RetryLater,
+    StoreUnavailable,
+)
+from ratewindow._executor import RateLimitedExecutor
+from ratewindow._limiter import Limiter, Observer, Reservation
 from ratewindow._limits import Limits
+from ratewindow._outcome import ExecutorStats, Outcome
 from ratewindow._rate import Rate
+from ratewindow._retry import Retry
 from ratewindow._sliding_window import SlidingWindow
 from ratewindow._token_bucket import TokenBucket
-from ratewindow.stores import MemoryStore, Store
+from ratewindow.stores import MemoryStore, RedisStore, SQLiteStore, Store, store_from_env, store_from_url
 
 __version__ = "0.1.0"
 
+# A quiet library: nothing reaches stderr unless the application configures logging.
+_logging.getLogger("ratewindow").addHandler(_logging.NullHandler())
+
 __all__ = [
     "AcquireTimeout",
+    "AsyncRateLimitedExecutor",
+    "CircuitOpen",
     "Clock",
+    "ConcurrencyLimit",
     "DailyQuota",
+    "ExecutorStats",
+    "Lease",
     "Limiter",
     "Limits",
     "MemoryStore",
     "MonotonicClock",
+    "Observer",
+    "Outcome",
     "QuotaExhausted",
     "Rate",
+    "RateLimitedExecutor",
     "RateWindowError",
+    "RedisStore",
     "Reservation",
+    "Retry",
+    "RetryLater",
+    "SQLiteStore",
     "SlidingWindow",
     "Store",
     "StoreUnavailable",
     "TokenBucket",
     "WallClock",
     "__version__",
+    "store_from_env",
+    "store_from_url",
 ]

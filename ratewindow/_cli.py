@@ -151,8 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ratewindow", description="Exact rate limits for API pipelines.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a demonstration on loopback (no network, no credentials)")
-    demo.add_argument("workload", nargs="?", default="core", choices=["core"],
-                      help="which demonstration (default: core)")
+    demo.add_argument("workload", nargs="?", default="hubspot", choices=["hubspot", "salesforce", "core"],
+                      help="the seed workload (default: hubspot); core: threads sharing a limiter")
+    demo.add_argument("--real-time", action="store_true",
+                      help="use the APIs' true windows instead of running them 10x faster")
+    demo.add_argument("--png", default=None, help="chart file (default: ratewindow-demo-NAME.png)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     checker = commands.add_parser("check", help="check a log of request times against rates")
     checker.add_argument("log", help="file with one request time per line ('-' for stdin)")
     checker.add_argument("--rate", action="append", required=True, metavar="N/WINDOW",
@@ -164,4 +168,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"ratewindow check: {exc}", file=sys.stderr)
             return 2
-    return demo_core()
+    if args.workload == "core":
+        return demo_core()
+    return _adapter_demo(args.workload, real_time=args.real_time, png=args.png, progress=not args.no_progress)
+
+
+def _adapter_demo(name: str, *, real_time: bool, png: str | None, progress: bool) -> int:
+    """Run an adapter's demo (the adapters are separate distributions: imported only here)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"ratewindow_{name}._demo")
+    except ModuleNotFoundError as exc:
+        print(f"ratewindow demo {name}: needs the adapter: pip install ratewindow-{name} ({exc})",
+              file=sys.stderr)
+        return 2
+    result: int = module.run(real_time=real_time, png=png or f"ratewindow-demo-{name}.png", progress=progress)
+    return result

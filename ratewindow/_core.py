@@ -314,7 +314,8 @@ def new_state(kind: str) -> State:
 
 
 def _earliest(spec: Spec, state: State, now: float, cost: float) -> float:
-    if type(state) is WindowState:
+    # isinstance, not type(): the SQLite store passes a WindowState subclass that reads its log from SQL.
+    if isinstance(state, WindowState):
         return state.earliest(now, cost, spec.limit, spec.span)
     if type(state) is BucketState:
         return state.earliest(now, cost, spec.limit, spec.span)
@@ -323,7 +324,7 @@ def _earliest(spec: Spec, state: State, now: float, cost: float) -> float:
 
 
 def _record(spec: Spec, state: State, at: float, cost: float) -> float:
-    if type(state) is WindowState:
+    if isinstance(state, WindowState):
         return state.record(at, cost)
     if type(state) is BucketState:
         previous = state.tat
@@ -373,7 +374,7 @@ def cancel(
 ) -> None:
     """Undo a recorded, still unused grant. Exact when it is the latest booking on a member."""
     for spec, state, (at, aux) in zip(specs, states, stamp):
-        if type(state) is WindowState:
+        if isinstance(state, WindowState):
             state.unrecord(at, cost, aux)
         elif type(state) is BucketState:
             booked = (aux if aux > at else at) + cost * spec.span
@@ -391,7 +392,7 @@ def pause(states: Sequence[State], until: Sequence[float]) -> None:
 
 def used(spec: Spec, state: State, now: float) -> float:
     """Units counted now: in the window, or today; for a bucket, the tokens left."""
-    if type(state) is WindowState:
+    if isinstance(state, WindowState):
         return state.used(now, spec.span)
     if type(state) is BucketState:
         return state.available(now, spec.limit, spec.span)
@@ -401,7 +402,7 @@ def used(spec: Spec, state: State, now: float) -> float:
 
 def available(spec: Spec, state: State, now: float) -> float:
     """Units that could be granted at ``now`` without waiting."""
-    if type(state) is WindowState:
+    if isinstance(state, WindowState):
         return state.available(now, spec.limit, spec.span)
     if type(state) is BucketState:
         return state.available(now, spec.limit, spec.span)

@@ -25,7 +25,8 @@ class DailyQuota(_BaseLimiter):
         limit: units per day; a positive int.
         tz: an IANA time zone name such as ``"America/New_York"``.
         reset_time: local time of day at which the count resets (naive ``datetime.time``).
-        name, store: as for ``SlidingWindow``.
+        name, store: as for ``SlidingWindow``; quotas share a count when their name, zone and reset
+            time are the same.
         clock: a Unix-time clock; ``WallClock()`` by default.
 
     Raises:
@@ -51,7 +52,9 @@ class DailyQuota(_BaseLimiter):
         #: The calendar that cuts time into local days.
         self.calendar = Calendar(tz, reset_time)
         clock = clock if clock is not None else WallClock()
-        spec = Spec(DAILY, f"daily:{name}", name, float(self.limit), 0.0, clock, self.calendar)
+        # The key names the calendar too: quotas whose days differ (zone, reset time) never share a count.
+        key = f"daily:{name}:{tz}:{reset_time.isoformat()}"
+        spec = Spec(DAILY, key, name, float(self.limit), 0.0, clock, self.calendar)
         self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
 
     def resets_at(self) -> float:

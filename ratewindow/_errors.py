@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["AcquireTimeout", "QuotaExhausted", "RateWindowError", "StoreUnavailable"]
+__all__ = [
+    "AcquireTimeout",
+    "CircuitOpen",
+    "QuotaExhausted",
+    "RateWindowError",
+    "RetryLater",
+    "StoreUnavailable",
+]
 
 
 class RateWindowError(Exception):
@@ -64,3 +71,44 @@ class StoreUnavailable(RateWindowError):
 
     def __str__(self) -> str:
         return f"store {self.store} unavailable" + (f": {self.reason}" if self.reason else "")
+
+
+class RetryLater(RateWindowError):
+    """Raise from a function run by an executor to say "rate limited: try again in ``after`` seconds".
+
+    The executor treats it as a rate-limit response: it pauses the limiter for ``after`` seconds
+    for every worker (and every process sharing the store), then retries the item.
+
+    Attributes:
+        after: seconds to wait before the next call, as the server asked (e.g. Retry-After).
+
+    >>> raise RetryLater(after=2.0)  # doctest: +SKIP
+    """
+
+    def __init__(self, after: float, message: str = "") -> None:
+        super().__init__(after, message)
+        #: Seconds to wait before calling again.
+        self.after = after
+        #: What the server said, as text.
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"rate limited; retry in {self.after:.3f} s" + (f": {self.message}" if self.message else "")
+
+
+class CircuitOpen(RateWindowError):
+    """An executor stopped dispatching after ``failures`` items failed in a row; this item was not run.
+
+    The last failure is the ``__cause__`` of the error found in each not-run outcome.
+
+    Attributes:
+        failures: the consecutive failures (not rate limits) that opened the circuit.
+    """
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(failures)
+        #: Consecutive failed items that opened the circuit.
+        self.failures = failures
+
+    def __str__(self) -> str:
+        return f"not run: the circuit opened after {self.failures} consecutive failures"

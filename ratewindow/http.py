@@ -1,10 +1,11 @@
 """Rate-limited HTTP for any REST API built on ``requests``: a transport adapter and a session.
 
-Every request sent through the adapter takes one permit first, from one limiter or from one chosen
-per request (e.g. by path). Nothing is re-sent below it (``max_retries=0``): retries belong to the
-caller or the ``RateLimitedExecutor``, where they take permits too. A 429 response with
-``Retry-After`` pauses the limiter, so every worker sharing it waits instead of each finding the
-429 for itself.
+Every request sent through the adapter takes one permit first (or ``cost(request)`` units, for
+APIs whose batch endpoints count per item), from one limiter or from one chosen per request (e.g.
+by path); with a ``ConcurrencyLimit`` it also holds a slot while the request is in flight. Nothing
+is re-sent below it (``max_retries=0``): retries belong to the caller or the
+``RateLimitedExecutor``, where they take permits too. A 429 response with ``Retry-After`` pauses
+the limiter, so every worker sharing it waits instead of each finding the 429 for itself.
 
 Needs ``requests`` (``pip install ratewindow[http]``).
 
@@ -27,6 +28,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._limiter import Limiter
 
 __all__ = ["RateLimitedAdapter", "parse_retry_after", "rate_limited_session"]
@@ -34,6 +36,8 @@ __all__ = ["RateLimitedAdapter", "parse_retry_after", "rate_limited_session"]
 log = logging.getLogger("ratewindow")
 
 LimiterChoice = Callable[[requests.PreparedRequest], "Limiter | None"]
+#: Units of the limit one request costs (0: no permit), e.g. one per item of a batch endpoint.
+RequestCost = Callable[[requests.PreparedRequest], int]
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -65,8 +69,15 @@ class RateLimitedAdapter(HTTPAdapter):
         wait: most seconds to wait for a permit; None waits as long as needed. Past it,
             ``ratewindow.AcquireTimeout`` is raised and nothing is sent.
         pause_on_429: pause the limiter for the response's ``Retry-After`` seconds on a 429.
-        on_response: called with every response (e.g. to read rate-limit headers).
+        on_response: called with every response (e.g. to read rate-limit headers). It may raise
+            to turn a response into an error: the response is closed and the exception reaches
+            the caller of ``session.request`` (nothing is re-sent).
         pool_maxsize: connections kept per host; size it to your workers.
+        cost: units each request takes from the limiter, as a function of the request (default
+            1 each); 0 sends the request without a permit.
+        concurrency: a ``ConcurrencyLimit``; each request holds one slot from before its permit
+            is taken until its response headers arrive (or it fails), waiting up to ``wait``
+            seconds for the slot (``AcquireTimeout`` past it, nothing sent).
 
     Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen.
     """
@@ -79,7 +90,13 @@ class RateLimitedAdapter(HTTPAdapter):
         pause_on_429: bool = True,
         on_response: Callable[[requests.Response], None] | None = None,
         pool_maxsize: int = 10,
+        cost: RequestCost | None = None,
+        concurrency: ConcurrencyLimit | None = None,
     ) -> None:
+        if cost is not None and not callable(cost):
+            raise TypeError(f"cost must be None or a function of the request, got {cost!r}")
+        if concurrency is not None and not isinstance(concurrency, ConcurrencyLimit):
+            raise TypeError(f"concurrency must be None or a ConcurrencyLimit, got {concurrency!r}")
         if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
             raise ValueError(f"pool_maxsize must be a positive integer, got {pool_maxsize!r}")
         if wait is not None and not (isinstance(wait, (int, float)) and wait >= 0 and not math.isnan(wait)):
@@ -89,6 +106,8 @@ class RateLimitedAdapter(HTTPAdapter):
         self._wait = wait
         self._pause_on_429 = pause_on_429
         self._on_response = on_response
+        self._cost = cost
+        self._concurrency = concurrency
         self._lock = threading.Lock()
         #: Requests sent through this adapter.
         self.sent = 0
@@ -98,10 +117,16 @@ class RateLimitedAdapter(HTTPAdapter):
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        limiter = self._choose(request)
-        if limiter is not None:
-            limiter.acquire(timeout=self._wait)
-        response = super().send(request, *args, **kwargs)
+        lease = self._concurrency.hold(self._wait) if self._concurrency is not None else None
+        try:
+            limiter = self._choose(request)
+            units = 1 if self._cost is None else self._cost(request)
+            if limiter is not None and units > 0:
+                limiter.acquire(units, timeout=self._wait)
+            response = super().send(request, *args, **kwargs)
+        finally:
+            if lease is not None:
+                lease.release()
         with self._lock:
             self.sent += 1
             if response.status_code == 429:
@@ -113,7 +138,11 @@ class RateLimitedAdapter(HTTPAdapter):
                 log.info("429 from %s: pausing %r for %.3f s", _origin(request), name, seconds)
                 limiter.pause(seconds)
         if self._on_response is not None:
-            self._on_response(response)
+            try:
+                self._on_response(response)
+            except BaseException:
+                response.close()
+                raise
         return response
 
     def __repr__(self) -> str:

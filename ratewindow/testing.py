@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._daily_quota import DailyQuota
 from ratewindow._limits import Limits
 from ratewindow._sliding_window import SlidingWindow
@@ -238,3 +239,57 @@ class StoreContract:
         assert granted.count(True) == 50
         assert len(granted) == 320
 
+    # -- ConcurrencyLimit leases (stores with lease support: every store ratewindow ships) ----------
+    def test_concurrency_slots_are_exact_and_shared(self) -> None:
+        clock, store = self._setup()
+        a = ConcurrencyLimit(2, lease=60.0, name="org", store=store, clock=clock)  # type: ignore[arg-type]
+        b = ConcurrencyLimit(2, lease=60.0, name="org", store=store, clock=clock)  # type: ignore[arg-type]
+        first, second = a.try_hold(), b.try_hold()
+        assert first is not None
+        assert second is not None
+        assert a.try_hold() is None
+        assert b.in_use() == 2
+        first.release()
+        assert a.in_use() == 1
+        third = a.try_hold()
+        assert third is not None
+        second.release()
+        third.release()
+        assert b.in_use() == 0
+
+    def test_concurrency_lease_of_a_dead_holder_expires(self) -> None:
+        clock, store = self._setup()
+        limit = ConcurrencyLimit(1, lease=30.0, name="dead", store=store, clock=clock)  # type: ignore[arg-type]
+        assert limit.try_hold() is not None  # never released
+        clock.advance(10.0)
+        assert limit.try_hold() is None
+        clock.advance(20.0)
+        lease = limit.try_hold()
+        assert lease is not None
+        lease.release()
+
+    def test_concurrency_threads_never_exceed_the_limit(self) -> None:
+        clock, store = self._setup()
+        limit = ConcurrencyLimit(3, lease=3600.0, name="race", store=store, clock=clock,  # type: ignore[arg-type]
+                                 poll=0.001)
+        inside = 0
+        most = 0
+        lock = threading.Lock()
+
+        def worker() -> None:
+            nonlocal inside, most
+            for _ in range(4):
+                with limit.hold():
+                    with lock:
+                        inside += 1
+                        most = max(most, inside)
+                    with lock:
+                        inside -= 1
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert 1 <= most <= 3
+        assert limit.in_use() == 0

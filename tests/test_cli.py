@@ -76,7 +76,7 @@ def test_check_reads_stdin() -> None:
 
 @pytest.mark.realtime
 def test_core_demo_runs_and_reports_no_violation() -> None:
-    result = run("demo")
+    result = run("demo", "core")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "most in any window" in result.stdout
     assert "no violations" in result.stdout

@@ -1,0 +1,821 @@
+"""``RedisStore``: limiter state in Redis, shared by every process and host; one script call per decision.
+
+Every operation is one ``EVALSHA`` of ``decide.lua`` (package data), a line-by-line port of
+``ratewindow._core``: a composite acquire is one round trip, all-or-nothing, deciding before its
+first write. redis-py is imported only when a store is built (``pip install 'ratewindow[redis]'``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import importlib.resources
+import inspect
+import logging
+import math
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
+
+from ratewindow._calendar import Calendar
+from ratewindow._clock import Clock, MonotonicClock, WallClock
+from ratewindow._core import BUCKET, DAILY, WINDOW, Grant, Spec
+from ratewindow._errors import StoreUnavailable
+from ratewindow.stores._memory import MemoryStore
+from ratewindow.stores._url import redact_url
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("ratewindow")
+
+Stamp = tuple[tuple[float, float], ...]
+
+_KIND_CODE = {WINDOW: "w", BUCKET: "b", DAILY: "d"}
+_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+#: How long a non-waiting call (try_acquire) keeps retrying an unreachable server, seconds.
+_TRY_BUDGET = 0.1
+#: With on_unavailable="local": how often to look whether the server is back, seconds.
+_RECHECK = 1.0
+#: With a manual clock (tests), TTLs in manual seconds mean nothing in real time: keep keys this long.
+_MANUAL_MIN_TTL_MS = 3_600_000
+#: Local grants remembered so that their cancel is routed to the local store.
+_LOCAL_STAMPS = 4096
+
+
+class SyncRedis(Protocol):
+    """What ``RedisStore`` needs of a redis-py client (``redis.Redis`` or ``redis.cluster.RedisCluster``)."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | bytes) -> Any: ...
+
+    def script_load(self, script: str) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncRedis(Protocol):
+    """What ``RedisStore`` needs of a ``redis.asyncio`` client."""
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | bytes) -> Any: ...
+
+    async def script_load(self, script: str) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _Member:
+    """What the script needs to know about one limiter, built once per ``Spec``."""
+
+    keys: tuple[bytes, bytes]  # the hash and the log (pre-encoded: redis-py sends bytes as they are)
+    head: bytes  # "kind limit span" for the script
+    calendar: Calendar | None
+    slot_tag: str  # the part of the key Redis Cluster hashes
+
+
+def _slot_tag(key: str) -> str:
+    """The substring of ``key`` that Redis Cluster hashes: the first non-empty ``{...}``, else all of it."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _load_script(name: str = "decide.lua") -> str:
+    return importlib.resources.files("ratewindow.stores").joinpath(name).read_text(encoding="utf-8")
+
+
+def _require_redis() -> None:
+    """Import redis-py, or say how to install it."""
+    try:
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("RedisStore needs redis-py: pip install 'ratewindow[redis]'") from exc
+
+
+def _errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...], type[BaseException]]:
+    """(errors meaning "unreachable, retry", errors meaning "refused, do not retry", NoScriptError)."""
+    import redis.exceptions as rex
+
+    transient = (
+        rex.ConnectionError,
+        rex.TimeoutError,
+        rex.ClusterDownError,
+        rex.TryAgainError,
+        rex.ReadOnlyError,
+        rex.ClusterError,
+        rex.SlotNotCoveredError,
+        rex.RedisClusterException,
+        OSError,
+    )
+    fatal = (rex.AuthenticationError, rex.AuthorizationError, rex.NoPermissionError)
+    return transient, fatal, rex.NoScriptError
+
+
+class RedisStore:
+    """Limiter state in Redis: shared by every process and host that uses the same server and prefix.
+
+    Each call is one ``EVALSHA`` of a Lua port of the decision core: a composite such as
+    ``Limits(SlidingWindow(190, 10), DailyQuota(625_000, tz="America/New_York"))`` is decided in one
+    round trip, all-or-nothing. Time is the Redis server's ``TIME``, one time base for every
+    member and every client, so client clock skew does not matter (the in-process ``MemoryStore``
+    reads each member's own clock instead); each key also keeps the latest time it was written at,
+    so a server clock stepped back (a failover) makes limits stricter for a while, never looser.
+    Every key expires once its state no longer matters (plus a quarter of its window or refill
+    time, so that most grants need not move the expiry): an idle limiter leaves nothing behind.
+
+    Redis without persistence forgets every grant when it restarts; use AOF or a replica if the
+    few seconds after a restart must stay limited. Scripts survive ``SCRIPT FLUSH``, restarts and
+    failovers (a ``NOSCRIPT`` reply loads the script again and retries).
+
+    Keys are ``{prefix}{{name}}:{kind}:{name}...``: all keys of limiters with the same name share
+    the hash tag ``{name}``, so on Redis Cluster give the members of one ``Limits`` the same name
+    (e.g. ``SlidingWindow(190, 10, name="portal-42")`` and ``DailyQuota(..., name="portal-42")``),
+    or put a tag in the prefix (``prefix="{ratewindow}:"``) to keep every limiter on one slot.
+
+    Args:
+        client_or_url: a ``redis://``, ``rediss://`` or ``redis+cluster://`` URL, or a redis-py
+            client (``redis.Redis``, ``redis.cluster.RedisCluster``). A client keeps its own
+            retry policy; one built from a URL retries only as this store says.
+        prefix: prepended to every key.
+        clock: for tests only: decide at ``clock.now()`` instead of the server's time.
+        timeout: seconds a call keeps retrying an unreachable server before raising
+            ``StoreUnavailable`` (a waiting acquire retries at most as long as it may wait, a
+            ``try_acquire`` about 0.1 s); > 0.
+        on_unavailable: ``"raise"`` (default): raise ``StoreUnavailable``, never letting a call
+            through unlimited. ``"local"``: while the server is unreachable, decide in a local
+            ``MemoryStore`` at ``limit / expected_processes`` per limiter, logging a warning, and
+            look for the server again once a second. Grants made locally are unknown to Redis
+            when it is back, so the window that spans the recovery may hold up to that share more.
+        expected_processes: how many processes share the limits (required with ``"local"``).
+        async_client: a ``redis.asyncio`` client for ``acquire_async``; by default one is made
+            per event loop from the URL or the client's connection settings, and closed when
+            that loop shuts down.
+
+    Raises:
+        ValueError: a bad URL or argument (the message masks any password).
+        TypeError: ``client_or_url`` is neither a URL nor a redis-py client.
+        ImportError: redis-py is not installed.
+        StoreUnavailable: a ``redis+cluster://`` URL whose nodes cannot be reached (a cluster
+            client connects when it is built; a single-node client on first use).
+
+    >>> store = RedisStore("redis://localhost:6379/0")                     # doctest: +SKIP
+    >>> hubspot = SlidingWindow(190, 10.0, name="portal-42", store=store)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        client_or_url: str | SyncRedis,
+        *,
+        prefix: str = "ratewindow:",
+        clock: Clock | None = None,
+        timeout: float = 5.0,
+        on_unavailable: str = "raise",
+        expected_processes: int | None = None,
+        async_client: AsyncRedis | None = None,
+    ) -> None:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, got {prefix!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+        if on_unavailable not in ("raise", "local"):
+            raise ValueError(f"on_unavailable must be 'raise' or 'local', got {on_unavailable!r}")
+        if on_unavailable == "local" and (
+            isinstance(expected_processes, bool)
+            or not isinstance(expected_processes, int)
+            or expected_processes < 1
+        ):
+            raise ValueError(
+                "on_unavailable='local' needs expected_processes, a positive int (each process then "
+                f"grants limit / expected_processes while the server is down), got {expected_processes!r}"
+            )
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        self.on_unavailable = on_unavailable
+        self.expected_processes = expected_processes
+        self._clock = clock
+        self._real = MonotonicClock()
+        self._wall = WallClock()
+        self._min_ttl = str(_MANUAL_MIN_TTL_MS if clock is not None else 1)
+        self._secrets: tuple[str, ...] = ()
+        self._url: str | None = None
+        self._owns_client = False
+        self._cluster = False
+        _require_redis()
+        if isinstance(client_or_url, str):
+            self._client, self._where = self._from_url(client_or_url)
+            self._url = client_or_url
+            self._owns_client = True
+        elif callable(getattr(client_or_url, "evalsha", None)):
+            if type(client_or_url).__module__.startswith("redis.asyncio") or inspect.iscoroutinefunction(
+                getattr(client_or_url, "execute_command", None)
+            ):
+                raise TypeError(
+                    "RedisStore needs a synchronous redis-py client or a URL; pass a redis.asyncio "
+                    "client as async_client= next to it"
+                )
+            self._client = client_or_url
+            self._where = self._describe(client_or_url)
+            self._cluster = callable(getattr(client_or_url, "get_node_from_key", None))
+        else:
+            raise TypeError(f"client_or_url must be a Redis URL or a redis-py client, got {client_or_url!r}")
+        self._user_async = async_client
+        self._script = _load_script()
+        self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
+        self._transient, self._fatal, self._noscript = _errors()
+        self._lease_script = _load_script("lease.lua")
+        self._lease_sha = hashlib.sha1(self._lease_script.encode("utf-8")).hexdigest()
+        self._members: weakref.WeakKeyDictionary[Spec, _Member] = weakref.WeakKeyDictionary()
+        self._local_specs: weakref.WeakKeyDictionary[Spec, Spec] = weakref.WeakKeyDictionary()
+        # Calendar periods sent to the script, per time zone and reset time: (starts, as text).
+        self._bounds: dict[tuple[str, object], tuple[list[float], bytes]] = {}
+        self._lock = threading.Lock()
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncRedis, object]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._local: MemoryStore | None = None
+        self._local_until = -math.inf
+        self._local_stamps: OrderedDict[Stamp, None] = OrderedDict()
+
+    # -- construction helpers ----------------------------------------------------------------
+    def _from_url(self, url: str) -> tuple[SyncRedis, str]:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _SCHEMES:
+            raise ValueError(f"invalid Redis URL {redact_url(url)!r}: the scheme must be one of {_SCHEMES}")
+        if not parts.hostname:
+            raise ValueError(f"invalid Redis URL {redact_url(url)!r}: no host")
+        db = parts.path.strip("/") or "0"
+        if not db.isdigit() or (scheme.endswith("cluster") and db != "0"):
+            raise ValueError(f"invalid Redis URL {redact_url(url)!r}: the path must be a database number")
+        # A password, or a lone "secret@" that may be one written without its colon: never shown.
+        self._secrets = tuple(s for s in (parts.password, None if parts.password else parts.username) if s)
+        self._cluster = scheme.endswith("+cluster")
+        plain = scheme.replace("+cluster", "")
+        where = f"{plain}{'+cluster' if self._cluster else ''}://{parts.hostname}:{port or 6379}"
+        where += "" if self._cluster else f"/{int(db)}"
+        options = self._socket_options()
+        base_url = url.replace(parts.scheme + "://", plain + "://", 1)
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        try:
+            if self._cluster:
+                from redis.cluster import RedisCluster
+
+                client: SyncRedis = RedisCluster.from_url(base_url, retry=Retry(NoBackoff(), 0), **options)
+            else:
+                client = redis.Redis.from_url(base_url, retry=Retry(NoBackoff(), 0), **options)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"invalid Redis URL {redact_url(url)!r}: {self._scrub(str(exc))}") from None
+        except Exception as exc:  # a cluster client connects at once; an unreachable one is unavailable
+            if isinstance(exc, _errors()[0]):
+                raise StoreUnavailable(where, self._scrub(f"{type(exc).__name__}: {exc}")) from None
+            raise
+        return client, where
+
+    def _socket_options(self) -> dict[str, Any]:
+        return {"socket_timeout": self.timeout, "socket_connect_timeout": min(self.timeout, 1.0)}
+
+    @staticmethod
+    def _describe(client: object) -> str:
+        """host:port/db of a client, never its password."""
+        pool = getattr(client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+        if isinstance(kwargs, dict):
+            if kwargs.get("path"):
+                return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+            ssl = "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "")
+            scheme = "rediss" if ssl else "redis"
+            host, port, db = kwargs.get("host", "localhost"), kwargs.get("port", 6379), kwargs.get("db", 0)
+            return f"{scheme}://{host}:{port}/{db}"
+        nodes = getattr(client, "get_nodes", None)
+        if callable(nodes):
+            try:
+                first = sorted(f"{n.host}:{n.port}" for n in nodes())
+            except Exception:  # pragma: no cover - a description must never raise
+                first = []
+            return "redis+cluster://" + (",".join(first[:3]) + (",..." if len(first) > 3 else "") or "?")
+        return f"<{type(client).__module__}.{type(client).__name__}>"
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- keys and arguments ------------------------------------------------------------------
+    def _member(self, spec: Spec) -> _Member:
+        member = self._members.get(spec)
+        if member is None:
+            kind = _KIND_CODE.get(spec.kind)
+            if kind is None:
+                raise ValueError(f"RedisStore cannot hold a limiter of kind {spec.kind!r}")
+            hkey = f"{self.prefix}{{{spec.name}}}:{spec.key}"
+            member = _Member(
+                (hkey.encode(), (hkey + ":log").encode()),
+                f"{kind} {float(spec.limit)!r} {float(spec.span)!r}".encode(),
+                spec.calendar,
+                _slot_tag(hkey),
+            )
+            with self._lock:
+                self._members[spec] = member
+        return member
+
+    def _members_of(self, specs: Sequence[Spec]) -> list[_Member]:
+        members = [self._member(spec) for spec in specs]
+        if self._cluster and len(members) > 1:
+            tags = {m.slot_tag for m in members}
+            if len(tags) > 1:
+                raise ValueError(
+                    "on Redis Cluster the members of one Limits must share a hash tag, but "
+                    f"{', '.join(repr(s.name) for s in specs)} have different names: give them the same "
+                    "name, or a common tag in the store's prefix such as prefix='{ratewindow}:'"
+                )
+        return members
+
+    def _boundaries(self, calendar: Calendar, t: float) -> bytes:
+        """Period starts around ``t`` (count first) for the script, cached until ``t`` leaves them."""
+        key = (calendar.tz_name, calendar.reset_time)
+        cached = self._bounds.get(key)
+        if cached is None or not cached[0][1] <= t < cached[0][-2]:
+            cached = self._encode_bounds(calendar.boundaries(t, before=1, after=2))
+            self._bounds[key] = cached
+        return cached[1]
+
+    @staticmethod
+    def _encode_bounds(bounds: list[float]) -> tuple[list[float], bytes]:
+        return bounds, "".join(f" {b!r}" for b in bounds).encode()
+
+    def _extend(self, members: Sequence[_Member], need: float) -> None:
+        """The script needs the local day containing ``need``: widen every daily member's boundaries."""
+        if not math.isfinite(need):
+            raise RuntimeError(f"ratewindow: no calendar period for time {need!r}")
+        for member in members:
+            calendar = member.calendar
+            if calendar is None:
+                continue
+            key = (calendar.tz_name, calendar.reset_time)
+            cached = self._bounds.get(key)
+            bounds = list(cached[0]) if cached is not None else calendar.boundaries(need)
+            for _ in range(100_000):
+                if bounds[0] > need:
+                    bounds.insert(0, calendar.period(bounds[0] - 1e-3)[0])
+                elif bounds[-1] <= need:
+                    bounds.append(calendar.period(bounds[-1])[1])
+                else:
+                    break
+            self._bounds[key] = self._encode_bounds(bounds)
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(float(self._clock.now()))
+
+    def _argv(
+        self, op: str, members: Sequence[_Member], x: float, max_wait: float | None, stamp: Stamp | None
+    ) -> list[str | bytes]:
+        now = self._now()
+        wait = "-" if max_wait is None else repr(float(max_wait))
+        argv: list[str | bytes] = [f"{op} {now or '-'} {float(x)!r} {wait} {self._min_ttl}"]
+        t = float(now) if now else self._wall.now()
+        for member in members:
+            calendar = member.calendar
+            argv.append(member.head if calendar is None else member.head + self._boundaries(calendar, t))
+        if stamp is not None:
+            argv.extend(f"{float(at)!r} {float(aux)!r}" for at, aux in stamp)
+        return argv
+
+    @staticmethod
+    def _keys(members: Sequence[_Member]) -> list[bytes]:
+        return [key for member in members for key in member.keys]
+
+    def _budget(self, op: str, max_wait: float | None) -> float:
+        if op != "a" or max_wait is None:
+            return self.timeout
+        return min(self.timeout, max(max_wait, _TRY_BUDGET))
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(self._where, self._scrub(f"{type(exc).__name__}: {exc}"))
+
+    # -- one script call, with NOSCRIPT reload and retries -----------------------------------
+    def _run(
+        self,
+        op: str,
+        specs: Sequence[Spec],
+        x: float,
+        max_wait: float | None = None,
+        stamp: Stamp | None = None,
+    ) -> list[Any]:
+        members = self._members_of(specs)
+        keys = self._keys(members)
+        start = self._real.now()
+        deadline = start + self._budget(op, max_wait)
+        pause = 0.005
+        lost = 0.0
+        reloads = 0
+        for _ in range(1_000_000):
+            wait = max_wait if max_wait is None or lost == 0.0 else max(0.0, max_wait - lost)
+            argv = self._argv(op, members, x, wait, stamp)
+            try:
+                reply = self._client.evalsha(self._sha, len(keys), *keys, *argv)
+            except self._noscript:
+                reloads += 1
+                if reloads > 3:
+                    raise
+                self._load()
+                continue
+            except self._fatal as exc:
+                raise self._unavailable(exc) from exc
+            except self._transient as exc:
+                left = deadline - self._real.now()
+                if left <= 0:
+                    raise self._unavailable(exc) from exc
+                log.debug("ratewindow: %s unreachable (%s); retrying", self._where, exc)
+                self._real.sleep(min(pause, left))  # the last try is at the deadline
+                pause = min(pause * 2, 0.25)
+                lost = self._real.now() - start
+                continue
+            if _text(reply[0]) == "C":
+                self._extend(members, float(reply[1]))
+                continue
+            return cast(list[Any], reply)
+        raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
+
+    def _load(self) -> None:
+        try:
+            self._client.script_load(self._script)
+        except self._transient as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _arun(
+        self,
+        op: str,
+        specs: Sequence[Spec],
+        x: float,
+        max_wait: float | None = None,
+        stamp: Stamp | None = None,
+    ) -> list[Any]:
+        members = self._members_of(specs)
+        keys = self._keys(members)
+        start = self._real.now()
+        deadline = start + self._budget(op, max_wait)
+        pause = 0.005
+        lost = 0.0
+        reloads = 0
+        for _ in range(1_000_000):
+            wait = max_wait if max_wait is None or lost == 0.0 else max(0.0, max_wait - lost)
+            argv = self._argv(op, members, x, wait, stamp)
+            try:
+                client = await self._async_client()
+                reply = await client.evalsha(self._sha, len(keys), *keys, *argv)
+            except self._noscript:
+                reloads += 1
+                if reloads > 3:
+                    raise
+                try:
+                    await client.script_load(self._script)
+                except self._transient as exc:
+                    raise self._unavailable(exc) from exc
+                continue
+            except self._fatal as exc:
+                raise self._unavailable(exc) from exc
+            except self._transient as exc:
+                left = deadline - self._real.now()
+                if left <= 0:
+                    raise self._unavailable(exc) from exc
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, 0.25)
+                lost = self._real.now() - start
+                continue
+            if _text(reply[0]) == "C":
+                self._extend(members, float(reply[1]))
+                continue
+            return cast(list[Any], reply)
+        raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
+
+    # -- asyncio clients, one per event loop -------------------------------------------------
+    async def _async_client(self) -> AsyncRedis:
+        if self._user_async is not None:
+            return self._user_async
+        loop = asyncio.get_running_loop()
+        entry = self._async.get(loop)
+        if entry is None:
+            client = self._make_async()
+            closer = _close_on_shutdown(client)
+            # The loop finalizes live async generators when it shuts down (asyncio.run does):
+            # that closes this loop's connections instead of leaking them.
+            await closer.__anext__()
+            entry = (client, closer)
+            self._async[loop] = entry
+        return entry[0]
+
+    def _make_async(self) -> AsyncRedis:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options: dict[str, Any] = {"retry": Retry(NoBackoff(), 0)}
+        if self._url is not None:
+            parts = urlsplit(self._url)
+            plain = parts.scheme.lower().replace("+cluster", "")
+            url = self._url.replace(parts.scheme + "://", plain + "://", 1)
+            options.update(self._socket_options())
+            if self._cluster:
+                from redis.asyncio.cluster import RedisCluster
+
+                return cast(AsyncRedis, RedisCluster.from_url(url, **options))
+            return cast(AsyncRedis, aioredis.Redis.from_url(url, **options))
+        wanted = ("username", "password", "db", "socket_timeout", "socket_connect_timeout", "client_name")
+        if self._cluster:
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+            sync = cast(Any, self._client)
+            kwargs = getattr(getattr(sync, "nodes_manager", None), "connection_kwargs", {}) or {}
+            options.update({k: kwargs[k] for k in wanted if k in kwargs and k != "db"})
+            nodes = [ClusterNode(n.host, n.port) for n in sync.get_nodes()]
+            return cast(AsyncRedis, RedisCluster(startup_nodes=nodes, **options))
+        pool = getattr(self._client, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", {}) or {}
+        options.update({k: kwargs[k] for k in wanted if k in kwargs})
+        if kwargs.get("path"):
+            options["unix_socket_path"] = kwargs["path"]
+        else:
+            options["host"] = kwargs.get("host", "localhost")
+            options["port"] = kwargs.get("port", 6379)
+        if "SSL" in getattr(getattr(pool, "connection_class", object), "__name__", ""):
+            options["ssl"] = True
+            options.update({k: v for k, v in kwargs.items() if k.startswith("ssl_")})
+        return cast(AsyncRedis, aioredis.Redis(**options))
+
+    # -- the local fallback (on_unavailable="local") -----------------------------------------
+    def _local_store(self) -> MemoryStore:
+        with self._lock:
+            if self._local is None:
+                self._local = MemoryStore()
+            return self._local
+
+    def _use_local(self) -> bool:
+        return self.on_unavailable == "local" and self._real.now() < self._local_until
+
+    def _go_local(self, exc: StoreUnavailable) -> None:
+        if self._real.now() >= self._local_until:
+            log.warning(
+                "ratewindow: %s is unavailable (%s); granting locally at 1/%d of each limit until it is back",
+                self._where, exc.reason, self.expected_processes,
+            )
+        self._local_until = self._real.now() + _RECHECK
+
+    def _back(self) -> None:
+        if self._local_until > -math.inf:
+            self._local_until = -math.inf
+            log.warning("ratewindow: %s is reachable again; deciding there", self._where)
+
+    def _local_specs_of(self, specs: Sequence[Spec], cost: float, exc: StoreUnavailable) -> list[Spec]:
+        share = float(self.expected_processes or 1)
+        out = []
+        for spec in specs:
+            local = self._local_specs.get(spec)
+            if local is None:
+                local = dataclasses.replace(spec, limit=spec.limit / share)
+                with self._lock:
+                    self._local_specs[spec] = local
+            if cost > local.limit:
+                raise StoreUnavailable(
+                    self._where,
+                    f"{exc.reason}; the local share {local.limit:g} of {spec.name!r} is below {cost:g}",
+                ) from exc
+            out.append(local)
+        return out
+
+    def _local_acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None,
+                       exc: StoreUnavailable) -> Grant:
+        grant = self._local_store().acquire(self._local_specs_of(specs, cost, exc), cost, max_wait)
+        if grant.stamp is not None:
+            with self._lock:
+                self._local_stamps[grant.stamp] = None
+                while len(self._local_stamps) > _LOCAL_STAMPS:
+                    self._local_stamps.popitem(last=False)
+        return grant
+
+    def _cancel_local(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> bool:
+        """Cancel locally if the local fallback made this grant; True if it did."""
+        if self.on_unavailable != "local":
+            return False
+        with self._lock:
+            if stamp not in self._local_stamps:
+                return False
+            del self._local_stamps[stamp]
+        local = self._local_specs_of(specs, 0.0, StoreUnavailable(self._where))
+        self._local_store().cancel(local, cost, stamp)
+        return True
+
+    def _fallback(self, exc: StoreUnavailable) -> bool:
+        if self.on_unavailable != "local":
+            return False
+        self._go_local(exc)
+        return True
+
+    # -- the Store protocol ------------------------------------------------------------------
+    def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        """Record ``cost`` units on every member at the earliest time all allow, if within
+        ``max_wait`` seconds (None: any time); one script call. Returns the verdict and delay.
+
+        Raises:
+            StoreUnavailable: the server could not be reached within the retry budget (and
+                ``on_unavailable`` is ``"raise"``).
+            ValueError: on Redis Cluster, members whose keys hash to different slots.
+        """
+        if self._use_local():
+            return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        try:
+            reply = self._run("a", specs, cost, max_wait)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            return self._local_acquire(specs, cost, max_wait, exc)
+        self._back()
+        return _grant(reply)
+
+    async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
+        """``acquire`` on ``redis.asyncio``: never blocks the event loop. Raises as ``acquire``."""
+        if self._use_local():
+            return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        try:
+            reply = await self._arun("a", specs, cost, max_wait)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            return self._local_acquire(specs, cost, max_wait, exc)
+        self._back()
+        return _grant(reply)
+
+    def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
+        """Exact seconds until ``cost`` could be granted on every member; writes nothing.
+
+        Raises:
+            StoreUnavailable: as ``acquire``.
+        """
+        try:
+            reply = self._run("w", specs, cost)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            local = self._local_specs_of(specs, cost, exc)
+            return self._local_store().wait_time(local, cost)
+        return max(0.0, float(reply[1]))
+
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
+        """Undo an unused grant that ``acquire`` recorded (exact when it is the latest booking).
+
+        Raises:
+            StoreUnavailable: as ``acquire`` (a grant made locally is cancelled locally).
+        """
+        if not self._cancel_local(specs, cost, stamp):
+            self._run("c", specs, cost, None, stamp)
+
+    async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
+        """``cancel`` on ``redis.asyncio``. Raises as ``cancel``."""
+        if not self._cancel_local(specs, cost, stamp):
+            await self._arun("c", specs, cost, None, stamp)
+
+    def pause(self, specs: Sequence[Spec], seconds: float) -> None:
+        """Grant nothing on these members for ``seconds`` seconds from now, for every client.
+
+        Raises:
+            StoreUnavailable: as ``acquire`` (with ``"local"``, the local limiter is paused).
+        """
+        try:
+            self._run("p", specs, seconds)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            self._local_store().pause(self._local_specs_of(specs, 0.0, exc), seconds)
+
+    def used(self, spec: Spec) -> float:
+        """Units counted now (window, day), or tokens left (bucket).
+
+        Raises:
+            StoreUnavailable: as ``acquire``.
+        """
+        try:
+            reply = self._run("u", [spec], 0.0)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            return self._local_store().used(self._local_specs_of([spec], 0.0, exc)[0])
+        return float(reply[0])
+
+    def available(self, specs: Sequence[Spec]) -> float:
+        """Units every member could grant now without waiting.
+
+        Raises:
+            StoreUnavailable: as ``acquire``.
+        """
+        try:
+            reply = self._run("v", specs, 0.0)
+        except StoreUnavailable as exc:
+            if not self._fallback(exc):
+                raise
+            return self._local_store().available(self._local_specs_of(specs, 0.0, exc))
+        return float(reply[0])
+
+    def reset(self, specs: Sequence[Spec]) -> None:
+        """Delete every key of these members.
+
+        Raises:
+            StoreUnavailable: as ``acquire``.
+        """
+        self._run("r", specs, 0.0)
+        if self._local is not None:
+            self._local.reset(self._local_specs_of(specs, 0.0, StoreUnavailable(self._where)))
+
+    # -- leases (ConcurrencyLimit): one small script, ratewindow/stores/lease.lua ---------------
+    def _lease_call(self, op: str, spec: Spec, lease_id: str = "-", limit: int = 0) -> str:
+        key = f"{self.prefix}{{{spec.name}}}:{spec.key}"
+        argv = [op, self._now() or "-", lease_id, str(limit), repr(float(spec.span))]
+        deadline = self._real.now() + self.timeout
+        pause = 0.005
+        for _ in range(1_000_000):
+            try:
+                return _text(self._client.evalsha(self._lease_sha, 1, key, *argv))
+            except self._noscript:
+                try:
+                    self._client.script_load(self._lease_script)
+                except self._transient as exc:
+                    raise self._unavailable(exc) from exc
+            except self._fatal as exc:
+                raise self._unavailable(exc) from exc
+            except self._transient as exc:
+                left = deadline - self._real.now()
+                if left <= 0:
+                    raise self._unavailable(exc) from exc
+                self._real.sleep(min(pause, left))
+                pause = min(pause * 2, 0.25)
+        raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
+
+    def lease(self, spec: Spec, lease_id: str, limit: int) -> float:
+        """Take a ``ConcurrencyLimit`` slot for ``spec.span`` seconds of server time if fewer than
+        ``limit`` are held: 0.0 if taken, else seconds until the earliest lease expires."""
+        return float(self._lease_call("l", spec, lease_id, limit))
+
+    def release(self, spec: Spec, lease_id: str) -> None:
+        """Give a slot back (no effect if it expired or was released)."""
+        self._lease_call("x", spec, lease_id)
+
+    def leases(self, spec: Spec) -> int:
+        """Live leases now."""
+        return int(self._lease_call("n", spec))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connections this store opened (a client passed in stays open)."""
+        if self._owns_client:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the connections this store opened, including the current event loop's."""
+        entry = self._async.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
+        self.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.on_unavailable == "local":
+            extra = f", on_unavailable='local', expected_processes={self.expected_processes}"
+        return f"RedisStore({self._where!r}, prefix={self.prefix!r}{extra})"
+
+
+def _grant(reply: Sequence[Any]) -> Grant:
+    granted = _text(reply[0]) == "1"
+    delay = float(reply[1])
+    if len(reply) <= 2:
+        return Grant(granted, delay, None)
+    values = [float(v) for v in reply[2:]]
+    return Grant(granted, delay, tuple((values[i], values[i + 1]) for i in range(0, len(values), 2)))
+
+
+async def _close_on_shutdown(client: AsyncRedis) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+

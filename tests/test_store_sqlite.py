@@ -1,0 +1,196 @@
+"""SQLiteStore beyond the contract: one transaction per decision, pruning, time, fork, locks, arguments."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ratewindow import DailyQuota, Limits, SlidingWindow, SQLiteStore, StoreUnavailable, TokenBucket
+from ratewindow.testing import ManualClock
+
+
+class SetClock:
+    """A clock we may set anywhere, backwards too (as a wall clock stepped back by NTP)."""
+
+    def __init__(self, now: float) -> None:
+        self.value = now
+
+    def now(self) -> float:
+        return self.value
+
+    def sleep(self, seconds: float) -> None:
+        self.value += max(seconds, 0.0)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def _count(path: Path, sql: str, *args: object) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute(sql, args).fetchone()[0])
+
+
+def test_file_is_wal_with_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "limits.db"
+    with SQLiteStore(path) as store:
+        assert repr(store) == f"SQLiteStore({str(path)!r})"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"rw_state", "rw_log", "rw_lease"}
+
+
+def test_each_decision_is_one_transaction_reading_a_few_rows(tmp_path: Path) -> None:
+    clock = ManualClock(1_000_000.0)
+    store = SQLiteStore(tmp_path / "tx.db", clock=clock)
+    both = Limits(SlidingWindow(190, 10.0, name="p", store=store, clock=clock),
+                  DailyQuota(625_000, tz="America/New_York", name="p", store=store, clock=clock))
+    for _ in range(190):
+        assert both.try_acquire()
+        clock.advance(10.0 / 190)
+    statements: list[str] = []
+    assert store._conn is not None
+    store._conn.set_trace_callback(statements.append)
+    for _ in range(50):  # steady state: each call prunes one entry and records one
+        statements.append("--call--")
+        assert both.try_acquire()
+        clock.advance(10.0 / 190)
+    store._conn.set_trace_callback(None)
+    calls = "\n".join(statements).split("--call--")[1:]
+    assert len(calls) == 50
+    for call in calls:
+        lines = [line for line in call.splitlines() if line.strip()]
+        assert [line for line in lines if line.startswith(("BEGIN", "COMMIT", "ROLLBACK"))] == [
+            "BEGIN IMMEDIATE", "COMMIT"]
+        reads = [line for line in lines if line.startswith("SELECT") and "rw_log" in line]
+        assert reads and all("LIMIT" in line for line in reads)  # never the whole log
+    assert _count(tmp_path / "tx.db", "SELECT count(*) FROM rw_log") == 190
+
+
+def test_expired_entries_are_pruned_in_the_same_transaction(tmp_path: Path) -> None:
+    clock = ManualClock(1_000_000.0)
+    store = SQLiteStore(tmp_path / "prune.db", clock=clock)
+    window = SlidingWindow(5, 1.0, name="w", store=store, clock=clock)
+    for _ in range(20):
+        assert [window.try_acquire() for _ in range(6)] == [True] * 5 + [False]
+        assert _count(tmp_path / "prune.db", "SELECT count(*) FROM rw_log") == 5
+        clock.advance(1.0)
+
+
+def test_idle_limiters_are_swept(tmp_path: Path) -> None:
+    clock = ManualClock(1_000_000.0)
+    path = tmp_path / "sweep.db"
+    store = SQLiteStore(path, clock=clock)
+    idle = SlidingWindow(3, 1.0, name="idle", store=store, clock=clock)
+    bucket = TokenBucket(1.0, 2, name="idle", store=store, clock=clock)
+    busy = SlidingWindow(3, 3600.0, name="busy", store=store, clock=clock)
+    assert idle.try_acquire(3) and bucket.try_acquire(2) and busy.try_acquire()
+    idle.pause(5.0)
+    assert _count(path, "SELECT count(*) FROM rw_state") == 3
+    clock.advance(120.0)
+    assert busy.try_acquire()  # any decision sweeps, at most once a minute
+    assert _count(path, "SELECT count(*) FROM rw_state") == 1
+    assert _count(path, "SELECT count(*) FROM rw_log") == 2
+    assert idle.available() == 3 and bucket.available() == 2
+
+
+def test_time_never_goes_backwards_for_a_key(tmp_path: Path) -> None:
+    clock = SetClock(1000.0)
+    store = SQLiteStore(tmp_path / "time.db", clock=clock)
+    window = SlidingWindow(1, 10.0, name="w", store=store, clock=clock)
+    assert window.try_acquire()
+    clock.value = 995.0  # the wall clock steps back 5 s
+    assert window.wait_time() == 10.0  # decided at 1000.0, the key's latest time, not 15.0
+    assert not window.try_acquire()
+    clock.value = 1005.0
+    assert window.wait_time() == 5.0
+    clock.value = 1011.0
+    assert window.try_acquire()
+    clock.value = 50.0
+    assert window.wait_time() == 10.0
+    other = SlidingWindow(1, 10.0, name="other", store=store, clock=clock)
+    assert other.try_acquire()  # another key has its own latest time
+    assert other.wait_time() == 10.0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    path = tmp_path / "fork.db"
+    store = SQLiteStore(path)
+    window = SlidingWindow(5, 3600.0, name="fork", store=store)
+    assert window.try_acquire(2)
+    parent_conn = store._conn
+
+    def child() -> None:
+        results = [window.try_acquire() for _ in range(4)]
+        os._exit(0 if results == [True, True, True, False] and store._conn is not parent_conn else 1)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(timeout=30)
+    assert process.exitcode == 0
+    assert store._conn is parent_conn
+    assert not window.try_acquire()
+    assert window.available() == 0
+
+
+def test_a_locked_database_raises_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(path, timeout=0.1)
+    window = SlidingWindow(2, 10.0, name="l", store=store)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        window.try_acquire()
+    assert time.monotonic() - began >= 0.09
+    assert caught.value.store == f"sqlite:///{path}" and "locked" in str(caught.value)
+    other.execute("ROLLBACK")
+    other.close()
+    assert window.try_acquire(2) and not window.try_acquire()
+
+
+def test_unopenable_files(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="no-such-dir"):
+        SQLiteStore(tmp_path / "no-such-dir" / "x.db")
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreUnavailable, match="schema version 99"):
+        SQLiteStore(path)
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda p: SQLiteStore(":memory:"), ValueError, "':memory:'"),
+        (lambda p: SQLiteStore(""), ValueError, "''"),
+        (lambda p: SQLiteStore(123), TypeError, "123"),  # type: ignore[arg-type]
+        (lambda p: SQLiteStore(p, timeout=-1), ValueError, "-1"),
+        (lambda p: SQLiteStore(p, timeout=float("inf")), ValueError, "inf"),
+        (lambda p: SQLiteStore(p, timeout=True), ValueError, "True"),
+    ],
+)
+def test_bad_arguments_name_the_value(
+    tmp_path: Path, build: Callable[[Path], object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as caught:
+        build(tmp_path / "x.db")
+    assert message in str(caught.value)
+
+
+def test_close_then_use_reopens(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "reopen.db")
+    window = SlidingWindow(2, 3600.0, name="r", store=store)
+    assert window.try_acquire()
+    store.close()
+    assert window.try_acquire() and not window.try_acquire()
+    store.close()
