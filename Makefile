@@ -2,34 +2,40 @@
 # Needs only Python >= 3.10 and make: everything else goes into .venv (stdlib venv + pip).
 PYTHON ?= python3
 VENV   ?= .venv
-PY      = $(VENV)/bin/python
+PY      = $(abspath $(VENV))/bin/python
 STAMP   = $(VENV)/.installed
+ADAPTERS = adapters/hubspot
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml requirements-dev.txt Makefile
+$(STAMP): pyproject.toml requirements-dev.txt Makefile adapters/hubspot/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[redis]' -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e '.[redis,http,prometheus]' -e adapters/hubspot \
+		-r requirements-dev.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m ratewindow demo
+	$(PY) -m ratewindow demo hubspot
 
 lint: $(STAMP)
-	$(PY) -m ruff check ratewindow tests benchmarks
+	$(PY) -m ruff check ratewindow tests benchmarks $(ADAPTERS)
 	$(PY) -m mypy --strict ratewindow
+	for a in $(ADAPTERS); do (cd $$a && $(PY) -m mypy --strict) || exit 1; done
 
+# One pytest run per test tree: each adapter keeps its own conftest and settings.
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests
+	for a in $(ADAPTERS); do (cd $$a && $(PY) -m pytest -q tests) || exit 1; done
 
 BENCH    = .venv-bench
-BENCH_PY = $(BENCH)/bin/python
+BENCH_PY = $(abspath $(BENCH))/bin/python
 
 $(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt Makefile
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
-	$(BENCH_PY) -m pip install --quiet -e '.[redis,http]' -r benchmarks/requirements.txt
+	$(BENCH_PY) -m pip install --quiet -e '.[redis,http]' -e adapters/hubspot \
+		-r benchmarks/requirements.txt
 	touch $(BENCH)/.installed
 
 bench: $(BENCH)/.installed

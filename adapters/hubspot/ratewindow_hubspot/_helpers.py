@@ -1,0 +1,362 @@
+"""Batched reads through the shared executor, returning plain dicts: HubSpot's own JSON.
+
+Each helper sends its requests through a wrapped client (one permit per HTTP request) and runs
+them in a ``RateLimitedExecutor`` (``executor=``, or one made by
+:func:`ratewindow_hubspot.executor` for the call), so 429s are retried after exactly the wait
+HubSpot's policy implies and a spent daily limit raises ``DailyLimitExhausted``.
+
+Results are the JSON HubSpot sent, parsed (``json.loads``): HubSpot's field names
+(``toObjectId``, ``createdAt``), numbers and strings as sent. The SDK is asked for the raw response
+(``_preload_content=False``), so no SDK model is built for results that end up as dicts (at 1,000
+inputs a call, building them costs more than the call). A batched helper returns exactly what the
+one-by-one calls return as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ratewindow import RateLimitedExecutor
+
+from ._client import executor as _executor
+from ._client import limiter_of
+from ._errors import SearchCapExceeded
+
+__all__ = ["batch_read", "iter_objects", "read_associations", "search"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Inputs per v4 association batch read (HubSpot's maximum).
+ASSOCIATIONS_BATCH = 1_000
+#: Inputs per object batch read (HubSpot's maximum).
+READ_BATCH = 100
+#: Results HubSpot serves for one search query, however it is paged.
+SEARCH_CAP = 10_000
+#: Results per search page (HubSpot's maximum).
+SEARCH_PAGE = 200
+#: Associated objects per page of the v4 single-object read (HubSpot's maximum).
+ASSOCIATIONS_PAGE = 500
+_FILTERS_PER_GROUP = 6
+
+Json = dict[str, Any]
+
+
+def _ids(ids: Iterable[object]) -> list[str]:
+    """``ids`` as strings, first occurrence kept, order kept."""
+    return list(dict.fromkeys(str(i) for i in ids))
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _json(api: Any, model: Any) -> Any:
+    """An SDK model (or a dict) as the JSON HubSpot takes, via the SDK's own serializer."""
+    return api.api_client.sanitize_for_serialization(model)
+
+
+def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:
+    """Call a generated API method and parse the JSON body HubSpot sent (no SDK models built).
+
+    The SDK still raises its ``ApiException`` for a status outside 2xx.
+    """
+    response = method(*args, _preload_content=False, **kwargs)
+    try:
+        body = json.loads(response.data or b"{}")
+    finally:
+        response.release_conn()
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object from HubSpot, got {type(body).__name__}")
+    return body
+
+
+def _next_after(page: Mapping[str, Any]) -> str | None:
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after else None
+
+
+def _run_all(client: Any, func: Callable[[T], R], items: Sequence[T],
+             executor: RateLimitedExecutor | None) -> list[R]:
+    """``func`` over ``items`` in the executor; values in input order, or the first item's error."""
+    own = executor is None
+    runner = _executor(client, progress=False) if executor is None else executor
+    try:
+        outcomes = runner.map(func, items)
+    finally:
+        if own:
+            runner.close()
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+    return [outcome.value for outcome in outcomes]  # type: ignore[misc]  # ok outcomes hold values
+
+
+class _OneAtATime:
+    """Runs dependent calls (pages) one by one through an executor, for its retries."""
+
+    def __init__(self, client: Any, executor: RateLimitedExecutor | None) -> None:
+        self._own = executor is None
+        self._executor = _executor(client, progress=False, max_workers=1) if executor is None else executor
+
+    def __call__(self, func: Callable[[T], R], item: T) -> R:
+        [outcome] = self._executor.map(func, [item])
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value  # type: ignore[return-value]  # an ok outcome holds the value
+
+    def close(self) -> None:
+        if self._own:
+            self._executor.close()
+
+
+def read_associations(
+    client: Any,
+    from_type: str,
+    to_type: str,
+    ids: Iterable[object],
+    *,
+    executor: RateLimitedExecutor | None = None,
+) -> dict[str, list[Json]]:
+    """The ``to_type`` objects associated with each of ``ids`` (of type ``from_type``), through the
+    v4 batch read: ``ceil(len(ids) / 1000)`` calls, plus one per object with more than one page.
+
+    Returns:
+        ``{from id: [{"toObjectId": 123, "associationTypes": [...]}, ...]}`` with every id given
+        (as a string, in order; duplicates once), an empty list for an id with no associations;
+        each list as the ``results`` of ``GET /crm/v4/objects/{from_type}/{id}/associations/{to_type}``
+        (``client.crm.associations.v4.basic_api.get_page``) pages give it.
+
+    Raises:
+        ratewindow.QuotaExhausted: the daily limit is spent (``retry_at``: the reset); the calls
+            not yet made were not sent.
+        Exception: the SDK's ``ApiException`` (e.g. an unknown object type) or a transport error
+            that persisted through the retries.
+
+    >>> # calls = read_associations(hs, "calls", "contacts", call_ids)   # 3,067 ids: 4 calls
+    """
+    wanted = _ids(ids)
+
+    def rest_of(object_id: str, after: str) -> list[Json]:
+        api = client.crm.associations.v4.basic_api
+        found: list[Json] = []
+        cursor: str | None = after
+        while cursor:
+            page = _call(api.get_page, from_type, object_id, to_type, after=cursor, limit=ASSOCIATIONS_PAGE)
+            found.extend(page.get("results") or [])
+            cursor = _next_after(page)
+        return found
+
+    def fetch(chunk: Sequence[str]) -> dict[str, list[Json]]:
+        api = client.crm.associations.v4.batch_api
+        body = {"inputs": [{"id": i} for i in chunk]}  # a dict: 1,000 SDK models cost ~50 ms to build
+        response = _call(api.get_page, from_type, to_type, body)
+        found: dict[str, list[Json]] = {}
+        for result in response.get("results") or []:
+            key = str(result["from"]["id"])
+            targets = list(result.get("to") or [])
+            after = _next_after(result)
+            if after:
+                targets.extend(rest_of(key, after))
+            found[key] = targets
+        return found
+
+    merged: dict[str, list[Json]] = {i: [] for i in wanted}
+    for part in _run_all(client, fetch, _chunks(wanted, ASSOCIATIONS_BATCH), executor):
+        for key, targets in part.items():
+            if key in merged:
+                merged[key] = targets
+    return merged
+
+
+def batch_read(
+    client: Any,
+    object_type: str,
+    ids: Iterable[object],
+    *,
+    properties: Sequence[str] | None = None,
+    id_property: str | None = None,
+    executor: RateLimitedExecutor | None = None,
+) -> dict[str, Json]:
+    """Objects of ``object_type`` by id, 100 per call (``ceil(len(ids) / 100)`` calls).
+
+    Args:
+        properties: property names to return (HubSpot adds its defaults); None: the defaults.
+        id_property: a unique property the ``ids`` are values of (e.g. ``"email"``), instead of
+            object ids.
+
+    Returns:
+        ``{id: object}`` in the order of ``ids``, each object as
+        ``GET /crm/v3/objects/{object_type}/{id}?properties=...`` returns it (``id``,
+        ``properties``, ``createdAt``, ``updatedAt``, ``archived``). Ids HubSpot does not find are
+        left out.
+
+    Raises:
+        as :func:`read_associations`.
+    """
+    wanted = _ids(ids)
+    names = list(properties) if properties is not None else []
+    if id_property is not None and id_property not in names:
+        names.append(id_property)
+
+    def fetch(chunk: Sequence[str]) -> list[Json]:
+        api = client.crm.objects.batch_api
+        body: Json = {"inputs": [{"id": i} for i in chunk], "properties": names}
+        if id_property is not None:
+            body["idProperty"] = id_property
+        return list(_call(api.read, object_type, body).get("results") or [])
+
+    by_key: dict[str, Json] = {}
+    for part in _run_all(client, fetch, _chunks(wanted, READ_BATCH), executor):
+        for obj in part:
+            key = str(obj["id"]) if id_property is None else str(obj.get("properties", {}).get(id_property))
+            by_key[key] = obj
+    return {i: by_key[i] for i in wanted if i in by_key}
+
+
+def iter_objects(
+    client: Any,
+    object_type: str,
+    *,
+    properties: Sequence[str] | None = None,
+    associations: Sequence[str] | None = None,
+    archived: bool = False,
+    limit: int = 100,
+    executor: RateLimitedExecutor | None = None,
+) -> Iterator[Json]:
+    """Every object of ``object_type``, page by page (``limit`` per page, at most 100), with the
+    ids of its associated objects inline: ``associations=["contacts", "deals"]`` adds
+    ``obj["associations"]["contacts"]["results"] == [{"id": ..., "type": ...}, ...]``.
+
+    One call per page, each run through the executor (so retried there). HubSpot caps the
+    associations it lists inline per object; use :func:`read_associations` when an object may
+    have very many.
+
+    Raises:
+        as :func:`read_associations`.
+    """
+    if not 1 <= limit <= 100:
+        raise ValueError(f"limit must be between 1 and 100, got {limit!r}")
+    runner = _OneAtATime(client, executor)
+
+    def page_after(after: str | None) -> tuple[list[Json], str | None]:
+        api = client.crm.objects.basic_api
+        kwargs: dict[str, Any] = {"limit": limit, "archived": archived}
+        if after is not None:
+            kwargs["after"] = after
+        if properties is not None:
+            kwargs["properties"] = list(properties)
+        if associations is not None:
+            kwargs["associations"] = list(associations)
+        page = _call(api.get_page, object_type, **kwargs)
+        return list(page.get("results") or []), _next_after(page)
+
+    try:
+        after: str | None = None
+        while True:
+            results, after = runner(page_after, after)
+            yield from results
+            if not after:
+                return
+    finally:
+        runner.close()
+
+
+def search(
+    client: Any,
+    object_type: str,
+    *,
+    filter_groups: Sequence[Mapping[str, Any] | Any] | None = None,
+    query: str | None = None,
+    properties: Sequence[str] | None = None,
+    sorts: Sequence[Mapping[str, Any] | str] | None = None,
+    limit: int = SEARCH_PAGE,
+    split: bool = False,
+    executor: RateLimitedExecutor | None = None,
+) -> Iterator[Json]:
+    """Every object a CRM search matches, page by page, at the search limit (5 calls per second
+    per account, on top of the account's limits).
+
+    HubSpot serves at most 10,000 results of one query. If the query matches more:
+
+    * ``split=False`` (default): :class:`SearchCapExceeded` is raised after the first call,
+      before any result is yielded;
+    * ``split=True``: results come in ``hs_object_id`` order, and whenever the cap is near the
+      query restarts with ``hs_object_id > last id seen`` added to every filter group, so every
+      match is returned once (``sorts`` must then be None, and each group have at most 5 filters).
+
+    Args:
+        filter_groups: HubSpot filter groups, as dicts (``{"filters": [{"propertyName": ...,
+            "operator": "EQ", "value": ...}]}``) or the SDK's ``FilterGroup`` models.
+        query: text to search the object's default searchable properties for.
+        properties: property names to return.
+        sorts: one sort (HubSpot applies one), e.g. ``{"propertyName": "createdate",
+            "direction": "DESCENDING"}``.
+        limit: results per page, 1 to 200.
+
+    Raises:
+        SearchCapExceeded: more than 10,000 matches and ``split`` is False.
+        ValueError: a bad ``limit``; ``split`` with ``sorts``, or with a full filter group.
+        as :func:`read_associations`.
+    """
+    if not 1 <= limit <= SEARCH_PAGE:
+        raise ValueError(f"limit must be between 1 and {SEARCH_PAGE}, got {limit!r}")
+    if split and sorts:
+        raise ValueError("split=True walks the results in hs_object_id order; it cannot take sorts")
+    limiter_of(client)  # fail early, before any thread starts, if the client is not wrapped
+    serializer = client.crm.objects.search_api
+    groups: list[Json] = [_json(serializer, g) for g in filter_groups or []]
+    if split and any(len(g.get("filters") or []) >= _FILTERS_PER_GROUP for g in groups):
+        raise ValueError(f"split=True adds a filter to each group; a group may have at most "
+                         f"{_FILTERS_PER_GROUP - 1} filters")
+    order: list[Any] = (
+        [{"propertyName": "hs_object_id", "direction": "ASCENDING"}] if split else list(sorts or [])
+    )
+    runner = _OneAtATime(client, executor)
+
+    def page(request: tuple[list[Json], str | None]) -> tuple[int, list[Json], str | None]:
+        api = client.crm.objects.search_api
+        these_groups, after = request
+        body: Json = {"limit": limit}
+        if query is not None:
+            body["query"] = query
+        if after is not None:
+            body["after"] = after
+        if order:
+            body["sorts"] = order
+        if properties is not None:
+            body["properties"] = list(properties)
+        if these_groups:
+            body["filterGroups"] = these_groups
+        found = _call(api.do_search, object_type, body)
+        return int(found.get("total") or 0), list(found.get("results") or []), _next_after(found)
+
+    try:
+        these_groups = groups
+        first = True
+        while True:
+            after: str | None = None
+            last_id: str | None = None
+            while True:
+                total, results, after = runner(page, (these_groups, after))
+                if first:
+                    first = False
+                    if total > SEARCH_CAP and not split:
+                        raise SearchCapExceeded(total, SEARCH_CAP)
+                yield from results
+                if results:
+                    last_id = str(results[-1]["id"])
+                if not after:
+                    return
+                if int(after) >= SEARCH_CAP:
+                    break  # HubSpot would refuse this page: restart past the last id (split only)
+            if not split or last_id is None:
+                return
+            past = {"propertyName": "hs_object_id", "operator": "GT", "value": last_id}
+            these_groups = [{**g, "filters": [*(g.get("filters") or []), past]} for g in groups] or [
+                {"filters": [past]}
+            ]
+    finally:
+        runner.close()
