@@ -4,15 +4,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(abspath $(VENV))/bin/python
 STAMP   = $(VENV)/.installed
-ADAPTERS = adapters/hubspot
+ADAPTERS = adapters/hubspot adapters/salesforce
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml requirements-dev.txt Makefile adapters/hubspot/pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.txt Makefile adapters/hubspot/pyproject.toml \
+		adapters/salesforce/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[redis,http,prometheus]' -e adapters/hubspot \
-		-r requirements-dev.txt
+		-e 'adapters/salesforce[testing]' -r requirements-dev.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,7 +36,7 @@ $(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt Makefile
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
 	$(BENCH_PY) -m pip install --quiet -e '.[redis,http]' -e adapters/hubspot \
-		-r benchmarks/requirements.txt
+		-e 'adapters/salesforce[testing]' -r benchmarks/requirements.txt
 	touch $(BENCH)/.installed
 
 bench: $(BENCH)/.installed

@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="use the APIs' true windows instead of running them 10x faster")
     demo.add_argument("--png", default=None, help="chart file (default: ratewindow-demo-NAME.png)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--objects", type=int, default=None, help="salesforce: only the first N objects")
     checker = commands.add_parser("check", help="check a log of request times against rates")
     checker.add_argument("log", help="file with one request time per line ('-' for stdin)")
     checker.add_argument("--rate", action="append", required=True, metavar="N/WINDOW",
@@ -170,10 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.workload == "core":
         return demo_core()
-    return _adapter_demo(args.workload, real_time=args.real_time, png=args.png, progress=not args.no_progress)
+    extra = {"objects": args.objects} if args.objects is not None else {}
+    return _adapter_demo(args.workload, real_time=args.real_time, png=args.png, progress=not args.no_progress,
+                         **extra)
 
 
-def _adapter_demo(name: str, *, real_time: bool, png: str | None, progress: bool) -> int:
+def _adapter_demo(name: str, *, real_time: bool, png: str | None, progress: bool, **extra: int) -> int:
     """Run an adapter's demo (the adapters are separate distributions: imported only here)."""
     import importlib
 
@@ -183,5 +186,6 @@ def _adapter_demo(name: str, *, real_time: bool, png: str | None, progress: bool
         print(f"ratewindow demo {name}: needs the adapter: pip install ratewindow-{name} ({exc})",
               file=sys.stderr)
         return 2
-    result: int = module.run(real_time=real_time, png=png or f"ratewindow-demo-{name}.png", progress=progress)
+    result: int = module.run(real_time=real_time, png=png or f"ratewindow-demo-{name}.png", progress=progress,
+                             **extra)
     return result

@@ -103,13 +103,21 @@ def window_series(times: Sequence[float], window: float) -> list[tuple[float, in
 
 
 def plot_window_use(path: str | Path, runs: Sequence[tuple[str, Sequence[float]]], window: float,
-                    limit: int, title: str, width: int = 900, height: int = 360) -> Path:
+                    limit: int, title: str, width: int = 900, height: int = 360,
+                    tail: float | None = None) -> Path:
     """Write a PNG: for each (label, request times in seconds) run, requests in the trailing
-    ``window`` seconds over time (each run from its own first request), and the ``limit`` line."""
+    ``window`` seconds over time (each run from its own first request), and the ``limit`` line.
+    ``tail`` is how many seconds to show after the last request (default: one window)."""
     canvas = _Canvas(width, height)
     left, right, top, bottom = 60, width - 20, 40, height - 50
-    series = [(label, window_series([t - min(ts) for t in ts], window)) for label, ts in runs if ts]
-    t_max = max((s[-1][0] for _, s in series if s), default=window) or window
+    shown = window if tail is None else tail
+    series = []
+    for label, ts in runs:
+        if ts:
+            end = max(ts) - min(ts) + shown
+            points = window_series([t - min(ts) for t in ts], window)
+            series.append((label, [p for p in points if p[0] <= end]))
+    t_max = max((s[-1][0] for _, s in series if s), default=shown) or shown
     y_max = max([limit] + [c for _, s in series for _, c in s]) * 1.15
     sx = (right - left) / t_max
     sy = (bottom - top) / y_max

@@ -1,0 +1,81 @@
+"""Run a standalone FakeSalesforce: ``python -m ratewindow_salesforce.testing --port 8443``.
+
+Prints the instance URL, a session id the fake accepts and the CA bundle to trust, then serves
+until interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from ratewindow_salesforce.testing._server import FakeSalesforce
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ratewindow_salesforce.testing",
+        description="Serve a fake Salesforce REST API on https://127.0.0.1:PORT.",
+    )
+    parser.add_argument("--port", type=int, default=8443, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--api-version", default="59.0", help="newest API version served (default 59.0)")
+    parser.add_argument("--allocation", type=int, default=15_000, help="API requests per rolling 24 h")
+    parser.add_argument("--concurrency-limit", type=int, default=25, help="concurrent long-running requests")
+    parser.add_argument(
+        "--long-running-threshold", type=float, default=20.0, help="seconds before a request is long-running"
+    )
+    parser.add_argument("--per-minute", type=int, default=None, help="optional cap on requests per minute")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="seconds of jitter",
+    )
+    parser.add_argument("--time-scale", type=float, default=1.0, help="scales the day, minute and threshold")
+    parser.add_argument("--seed", type=int, default=0, help="seed for data and jitter")
+    parser.add_argument("--session-id", default=None, help="token to accept (default: a random one)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    session_id = args.session_id or "00DFAKE!" + secrets.token_urlsafe(24)
+    fake = FakeSalesforce(
+        port=args.port,
+        api_version=args.api_version,
+        allocation=args.allocation,
+        concurrency_limit=args.concurrency_limit,
+        long_running_threshold=args.long_running_threshold,
+        per_minute=args.per_minute,
+        latency=(args.latency[0], args.latency[1]),
+        time_scale=args.time_scale,
+        seed=args.seed,
+        session_ids=[session_id],
+    )
+    done = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with fake:
+        print(f"instance_url: {fake.instance_url}")
+        print(f"session_id:   {session_id}")
+        print(f"ca_path:      {fake.ca_path}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while not done.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

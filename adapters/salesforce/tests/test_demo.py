@@ -1,0 +1,27 @@
+"""`ratewindow demo salesforce` in a real subprocess: the real simple-salesforce, the TLS fake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.realtime
+def test_demo_runs_the_seed_workload_without_a_refusal(tmp_path: Path) -> None:
+    png = tmp_path / "demo.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "ratewindow", "demo", "salesforce", "--objects", "120", "--no-progress",
+         "--png", str(png)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "120 objects x 4 calls" in out
+    assert "one call at a time: 480 calls counted against the allocation" in out
+    assert "refusals (403 REQUEST_LIMIT_EXCEEDED): 0; items failed: 0" in out
+    assert "refusals: 0;" in out
+    assert "batched results equal the one-at-a-time results: True" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
