@@ -212,6 +212,56 @@ def _bind_try(locks: Sequence[threading.Lock], specs: Sequence[Spec],
         for spec, state in zip(specs, states)
     ]
     lock = locks[0]
+    # The one-member paths below read the clock before taking the lock and run no call inside it
+    # in the common case: CPython can switch threads after any call, and a switch while the lock
+    # is held makes every other thread sleep on the lock in turn (measured: 130k grants/s from 4
+    # threads on 2 cores, against over 1M without calls inside). Anything unusual (a later booking
+    # or clock reading, entries to prune) leaves this path and decides the ordinary way.
+    if len(locks) == 1 and len(members) == 1 and type(states[0]) is _core.WindowState:
+        window = states[0]
+        now, _, _, limit, span = members[0]
+        take_window = window.take
+
+        def attempt_window(cost: float) -> bool:
+            t = now()
+            with lock:
+                total = window.total + cost
+                if window.total > window.base:  # live entries (every cost is > 0)
+                    times = window.times
+                    if times[-1] <= t and times[window.head] + span > t:
+                        if window.hold > t or total - window.base > limit:
+                            return False
+                        window.total = total
+                        times.append(t)
+                        window.cums.append(total)
+                        return True
+                elif window.hold <= t and total - window.base <= limit:
+                    window.total = total
+                    window.times.append(t)
+                    window.cums.append(total)
+                    return True
+                elif window.hold > t:
+                    return False
+            with lock:  # the ordinary way, with a fresh clock reading
+                return take_window(now(), cost, limit, span)
+
+        return attempt_window
+    if len(locks) == 1 and len(members) == 1 and type(states[0]) is _core.BucketState:
+        bucket = states[0]
+        now, _, _, capacity, interval = members[0]
+
+        def attempt_bucket(cost: float) -> bool:
+            t = now()
+            with lock:
+                tat = bucket.tat
+                if tat < t:
+                    tat = t
+                if tat - (capacity - cost) * interval > t or bucket.hold > t:
+                    return False
+                bucket.tat = tat + cost * interval
+                return True
+
+        return attempt_bucket
     if len(locks) == 1 and len(members) == 1:
         now, _, _, limit, param = members[0]
         take = states[0].take
