@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
-from ratewindow import AcquireTimeout, SlidingWindow
+from ratewindow import AcquireTimeout, ConcurrencyLimit, SlidingWindow
 from ratewindow.http import RateLimitedAdapter, parse_retry_after, rate_limited_session
 from ratewindow.testing import ManualClock
 
 
 class Server:
+    """A loopback HTTP server that records every request path and how many were in flight at once.
+    Paths containing "slow" take 20 ms; ``throttle_next`` requests are answered 429, Retry-After: 5."""
+
     def __init__(self) -> None:
         self.paths: list[str] = []
-        self.throttle_next = 0  # answer this many requests with 429 + Retry-After: 5
+        self.throttle_next = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                outer.paths.append(self.path)
-                if outer.throttle_next:
-                    outer.throttle_next -= 1
+                with lock:
+                    outer.paths.append(self.path)
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                    throttled = outer.throttle_next > 0
+                    outer.throttle_next -= 1 if throttled else 0
+                time.sleep(0.02 if "slow" in self.path else 0.0)
+                with lock:
+                    outer.in_flight -= 1
+                if throttled:
                     body = b'{"error": "rate limited"}'
                     self.send_response(429)
                     self.send_header("Retry-After", "5")
@@ -128,3 +142,56 @@ def test_bad_adapter_arguments() -> None:
         RateLimitedAdapter(limiter, pool_maxsize=0)
     with pytest.raises(ValueError, match="wait must be None or a number of seconds >= 0, got -1"):
         RateLimitedAdapter(limiter, wait=-1)
+
+
+# -- cost per request, a concurrency slot per request in flight, an on_response that raises --------
+def test_cost_per_request_and_zero_takes_no_permit(server: Server) -> None:
+    clock = ManualClock()
+    limiter = SlidingWindow(10, 60.0, clock=clock)
+
+    def cost(request: requests.PreparedRequest) -> int:
+        url = request.url or ""
+        return 0 if url.endswith("/free") else 4 if url.endswith("/batch") else 1
+
+    with rate_limited_session(limiter, cost=cost) as session:
+        for path in ("/one", "/batch", "/free", "/free", "/batch"):
+            assert session.get(server.url + path).status_code == 200
+    assert limiter.available() == 10 - 9
+    assert len(server.paths) == 5
+    assert clock.sleeps == []
+
+
+@pytest.mark.realtime
+def test_concurrency_slot_is_held_while_in_flight(server: Server) -> None:
+    cap = ConcurrencyLimit(2)
+    limiter = SlidingWindow(1_000, 1.0)
+    with rate_limited_session(limiter, concurrency=cap, pool_maxsize=8) as session:
+        threads = [threading.Thread(target=session.get, args=(server.url + "/slow",)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(server.paths) == 8
+    assert server.most_in_flight <= 2
+    assert cap.in_use() == 0  # every slot given back
+
+
+def test_on_response_may_raise_nothing_is_resent(server: Server) -> None:
+    class Refused(Exception):
+        pass
+
+    def check(response: requests.Response) -> None:
+        raise Refused(response.status_code)
+
+    with rate_limited_session(SlidingWindow(10, 1.0), on_response=check) as session, \
+            pytest.raises(Refused):
+        session.get(server.url + "/x")
+    assert server.paths == ["/x"]
+
+
+def test_bad_new_arguments() -> None:
+    limiter = SlidingWindow(1, 1.0)
+    with pytest.raises(TypeError, match="cost must be None or a function"):
+        RateLimitedAdapter(limiter, cost=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="concurrency must be None or a ConcurrencyLimit"):
+        RateLimitedAdapter(limiter, concurrency=5)  # type: ignore[arg-type]
