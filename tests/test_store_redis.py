@@ -49,7 +49,7 @@ def _snapshot(client: Any, prefix: str) -> dict[str, Any]:
         if client.type(key) == b"zset":
             out[key] = client.zrange(key, 0, -1, withscores=True)
         else:
-            out[key] = client.hgetall(key)
+            out[key] = client.get(key)
     return out
 
 
@@ -395,3 +395,42 @@ def test_a_busy_limiter_keeps_its_keys_as_long_as_they_matter(redis_client: Any,
         # the newest entry counts for 0.3 s more: both keys must outlive it
         assert redis_client.pttl(key) >= 295 and redis_client.pttl(key + ":log") >= 295
         time.sleep(0.05)
+
+
+# -- the direct path (a plain redis.Redis) and the others -----------------------------------------------
+def test_plain_clients_take_the_direct_path_and_others_execute_command(redis_url: str, prefix: str) -> None:
+    """Both paths make the same decisions; only a plain single-node client is sent packed bytes."""
+    import redis
+
+    class MyRedis(redis.Redis):  # type: ignore[type-arg]
+        pass
+
+    clients = {
+        "url": None,
+        "plain": redis.Redis.from_url(redis_url),
+        "single connection": redis.Redis.from_url(redis_url, single_connection_client=True),
+        "subclass": MyRedis.from_url(redis_url),
+    }
+    direct = {}
+    for label, client in clients.items():
+        store = RedisStore(redis_url if client is None else client, prefix=f"{prefix}{label}:",
+                           clock=ManualClock(1000.0))
+        direct[label] = store._pool is not None
+        window = SlidingWindow(3, 10.0, name="p", store=store, clock=store._clock)  # type: ignore[arg-type]
+        both = Limits(window, DailyQuota(4, name="p", store=store, clock=store._clock))  # type: ignore[arg-type]
+        assert [both.try_acquire() for _ in range(4)] == [True, True, True, False], label
+        assert both.wait_time() == 10.0 and window.available() == 0, label
+        store._clock.advance(10.0)  # type: ignore[union-attr]
+        assert [both.try_acquire() for _ in range(2)] == [True, False], label  # the day allows 4
+        store.close()
+    assert direct == {"url": True, "plain": True, "single connection": False, "subclass": False}
+
+
+def test_a_connection_killed_between_calls_is_replaced(redis_client: Any, redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix=prefix)
+    window = SlidingWindow(5, 3600.0, name="kill", store=store)
+    assert window.try_acquire(2)
+    killed = redis_client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1  # the store's idle pooled connection among them
+    assert window.try_acquire(2)  # the dead connection is dropped, the call retried on a new one
+    assert window.available() == 1 and not window.try_acquire(2)

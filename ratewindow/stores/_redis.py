@@ -14,6 +14,7 @@ import importlib.resources
 import inspect
 import logging
 import math
+import struct
 import threading
 import weakref
 from collections import OrderedDict
@@ -35,6 +36,13 @@ log = logging.getLogger("ratewindow")
 Stamp = tuple[tuple[float, float], ...]
 
 _KIND_CODE = {WINDOW: "w", BUCKET: "b", DAILY: "d"}
+#: The script's argument, packed: the header after the op byte (now, cost, max_wait, min_ttl) and
+#: two doubles (a member's limit and span, a stamp's at and aux); no periods for a member.
+_HEADER = struct.Struct("<dddd")
+_LIMIT_SPAN = struct.Struct("<dd")
+_NO_PERIODS = struct.pack("<H", 0)
+#: redis-py: hand the script's reply over as bytes, also on a client with decode_responses=True.
+_RAW: dict[str, Any] = {"NEVER_DECODE": []}
 _SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 #: How long a non-waiting call (try_acquire) keeps retrying an unreachable server, seconds.
 _TRY_BUDGET = 0.1
@@ -51,6 +59,8 @@ class SyncRedis(Protocol):
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | bytes) -> Any: ...
 
+    def execute_command(self, *args: str | bytes | int, **options: Any) -> Any: ...
+
     def script_load(self, script: str) -> Any: ...
 
     def close(self) -> None: ...
@@ -61,6 +71,8 @@ class AsyncRedis(Protocol):
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | bytes) -> Any: ...
 
+    async def execute_command(self, *args: str | bytes | int, **options: Any) -> Any: ...
+
     async def script_load(self, script: str) -> Any: ...
 
     async def aclose(self) -> None: ...
@@ -70,8 +82,9 @@ class AsyncRedis(Protocol):
 class _Member:
     """What the script needs to know about one limiter, built once per ``Spec``."""
 
-    keys: tuple[bytes, bytes]  # the hash and the log (pre-encoded: redis-py sends bytes as they are)
-    head: bytes  # "kind limit span" for the script
+    keys: tuple[bytes, ...]  # the state, and a window's log (bytes: redis-py sends them as they are)
+    packed_keys: bytes  # the same keys as RESP bulk strings, for the direct path
+    head: bytes  # kind, limit and span packed for the script (and, but for a daily quota, no periods)
     calendar: Calendar | None
     slot_tag: str  # the part of the key Redis Cluster hashes
 
@@ -126,10 +139,16 @@ class RedisStore:
 
     Each call is one ``EVALSHA`` of a Lua port of the decision core: a composite such as
     ``Limits(SlidingWindow(190, 10), DailyQuota(625_000, tz="America/New_York"))`` is decided in one
-    round trip, all-or-nothing. Time is the Redis server's ``TIME``, one time base for every
-    member and every client, so client clock skew does not matter (the in-process ``MemoryStore``
-    reads each member's own clock instead); each key also keeps the latest time it was written at,
-    so a server clock stepped back (a failover) makes limits stricter for a while, never looser.
+    round trip, all-or-nothing, in about 15 µs of the server's time. On a plain single-node
+    ``redis.Redis`` client (the kind a URL builds) the command is packed here and sent on a
+    connection of the client's own pool, skipping redis-py's per-command machinery (its
+    instrumentation hooks do not see these calls); cluster, single-connection and client-side
+    caching clients go through ``execute_command``.
+
+    Time is the Redis server's ``TIME``, one time base for every member and every client, so client
+    clock skew does not matter (the in-process ``MemoryStore`` reads each member's own clock
+    instead); each key also keeps the latest time it was written at, so a server clock stepped back
+    (a failover) makes limits stricter for a while, never looser.
     Every key expires once its state no longer matters (plus a quarter of its window or refill
     time, so that most grants need not move the expiry): an idle limiter leaves nothing behind.
 
@@ -205,7 +224,7 @@ class RedisStore:
         self._clock = clock
         self._real = MonotonicClock()
         self._wall = WallClock()
-        self._min_ttl = str(_MANUAL_MIN_TTL_MS if clock is not None else 1)
+        self._min_ttl = float(_MANUAL_MIN_TTL_MS if clock is not None else 1)
         self._secrets: tuple[str, ...] = ()
         self._url: str | None = None
         self._owns_client = False
@@ -229,6 +248,11 @@ class RedisStore:
         else:
             raise TypeError(f"client_or_url must be a Redis URL or a redis-py client, got {client_or_url!r}")
         self._user_async = async_client
+        self._pool, self._pool_args = _direct_pool(self._client)
+        self._heads: dict[int, bytes] = {}
+        import redis.exceptions
+
+        self._reply_error: type[BaseException] = redis.exceptions.ResponseError
         self._script = _load_script()
         self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
         self._transient, self._fatal, self._noscript = _errors()
@@ -324,13 +348,12 @@ class RedisStore:
             kind = _KIND_CODE.get(spec.kind)
             if kind is None:
                 raise ValueError(f"RedisStore cannot hold a limiter of kind {spec.kind!r}")
-            hkey = f"{self.prefix}{{{spec.name}}}:{spec.key}"
-            member = _Member(
-                (hkey.encode(), (hkey + ":log").encode()),
-                f"{kind} {float(spec.limit)!r} {float(spec.span)!r}".encode(),
-                spec.calendar,
-                _slot_tag(hkey),
-            )
+            skey = f"{self.prefix}{{{spec.name}}}:{spec.key}"
+            keys = (skey.encode(), (skey + ":log").encode()) if kind == "w" else (skey.encode(),)
+            head = kind.encode() + _LIMIT_SPAN.pack(float(spec.limit), float(spec.span))
+            if spec.calendar is None:
+                head += _NO_PERIODS
+            member = _Member(keys, b"".join(_bulk(k) for k in keys), head, spec.calendar, _slot_tag(skey))
             with self._lock:
                 self._members[spec] = member
         return member
@@ -348,7 +371,7 @@ class RedisStore:
         return members
 
     def _boundaries(self, calendar: Calendar, t: float) -> bytes:
-        """Period starts around ``t`` (count first) for the script, cached until ``t`` leaves them."""
+        """Period starts around ``t`` (packed, count first) for the script, cached until ``t`` leaves them."""
         key = (calendar.tz_name, calendar.reset_time)
         cached = self._bounds.get(key)
         if cached is None or not cached[0][1] <= t < cached[0][-2]:
@@ -358,7 +381,7 @@ class RedisStore:
 
     @staticmethod
     def _encode_bounds(bounds: list[float]) -> tuple[list[float], bytes]:
-        return bounds, "".join(f" {b!r}" for b in bounds).encode()
+        return bounds, struct.pack(f"<H{len(bounds)}d", len(bounds), *bounds)
 
     def _extend(self, members: Sequence[_Member], need: float) -> None:
         """The script needs the local day containing ``need``: widen every daily member's boundaries."""
@@ -384,25 +407,28 @@ class RedisStore:
         return "" if self._clock is None else repr(float(self._clock.now()))
 
     def _argv(
-        self, op: str, members: Sequence[_Member], x: float, max_wait: float | None, stamp: Stamp | None
-    ) -> list[str | bytes]:
-        now = self._now()
-        wait = "-" if max_wait is None else repr(float(max_wait))
-        argv: list[str | bytes] = [f"{op} {now or '-'} {float(x)!r} {wait} {self._min_ttl}"]
-        t = float(now) if now else self._wall.now()
+        self, op: bytes, members: Sequence[_Member], x: float, max_wait: float | None, stamp: Stamp | None
+    ) -> bytes:
+        """The script's one argument (see decide.lua): op, now, cost, max_wait, min_ttl, members, stamps."""
+        now = -math.inf if self._clock is None else float(self._clock.now())
+        parts = [op, _HEADER.pack(now, float(x), math.inf if max_wait is None else float(max_wait),
+                                  self._min_ttl)]
+        t = now if self._clock is not None else self._wall.now()
         for member in members:
             calendar = member.calendar
-            argv.append(member.head if calendar is None else member.head + self._boundaries(calendar, t))
+            parts.append(member.head)
+            if calendar is not None:
+                parts.append(self._boundaries(calendar, t))
         if stamp is not None:
-            argv.extend(f"{float(at)!r} {float(aux)!r}" for at, aux in stamp)
-        return argv
+            parts.extend(_LIMIT_SPAN.pack(float(at), float(aux)) for at, aux in stamp)
+        return b"".join(parts)
 
     @staticmethod
     def _keys(members: Sequence[_Member]) -> list[bytes]:
         return [key for member in members for key in member.keys]
 
-    def _budget(self, op: str, max_wait: float | None) -> float:
-        if op != "a" or max_wait is None:
+    def _budget(self, op: bytes, max_wait: float | None) -> float:
+        if op != b"a" or max_wait is None:
             return self.timeout
         return min(self.timeout, max(max_wait, _TRY_BUDGET))
 
@@ -412,12 +438,12 @@ class RedisStore:
     # -- one script call, with NOSCRIPT reload and retries -----------------------------------
     def _run(
         self,
-        op: str,
+        op: bytes,
         specs: Sequence[Spec],
         x: float,
         max_wait: float | None = None,
         stamp: Stamp | None = None,
-    ) -> list[Any]:
+    ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
         start = self._real.now()
@@ -429,7 +455,11 @@ class RedisStore:
             wait = max_wait if max_wait is None or lost == 0.0 else max(0.0, max_wait - lost)
             argv = self._argv(op, members, x, wait, stamp)
             try:
-                reply = self._client.evalsha(self._sha, len(keys), *keys, *argv)
+                if self._pool is not None:
+                    reply = _doubles(self._evalsha_direct(self._pool, members, len(keys), argv))
+                else:
+                    reply = _doubles(self._client.execute_command(
+                        "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
             except self._noscript:
                 reloads += 1
                 if reloads > 3:
@@ -447,11 +477,40 @@ class RedisStore:
                 pause = min(pause * 2, 0.25)
                 lost = self._real.now() - start
                 continue
-            if _text(reply[0]) == "C":
-                self._extend(members, float(reply[1]))
+            if reply[0] == -math.inf:  # the script needs another calendar period
+                self._extend(members, reply[1])
                 continue
-            return cast(list[Any], reply)
+            return reply
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
+
+    def _packed(self, members: Sequence[_Member], nkeys: int, argv: bytes) -> bytes:
+        """The EVALSHA command for these members and argument, as RESP bytes (what redis-py would send)."""
+        head = self._heads.get(nkeys)
+        if head is None:
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (nkeys + 4, _bulk(self._sha.encode()),
+                                                        _bulk(b"%d" % nkeys))
+            self._heads[nkeys] = head
+        return b"".join([head, *[m.packed_keys for m in members], _bulk(argv)])
+
+    def _evalsha_direct(self, pool: Any, members: Sequence[_Member], nkeys: int, argv: bytes) -> Any:
+        """EVALSHA on a connection of the client's own pool, the command packed here in one piece.
+
+        The same wire bytes and reply as ``execute_command`` sends and reads, without redis-py's
+        per-command machinery (argument encoding, retry wrapper, response callbacks), which costs
+        about as much as the network round trip on loopback. Errors are redis-py's own.
+        """
+        command = self._packed(members, nkeys, argv)
+        connection = pool.get_connection(*self._pool_args)
+        try:
+            connection.send_packed_command((command,))
+            return connection.read_response(disable_decoding=True)
+        except self._reply_error:
+            raise  # an error reply (NOSCRIPT ...): the connection is fine
+        except BaseException:
+            connection.disconnect()  # mid-command: its state is unknown
+            raise
+        finally:
+            pool.release(connection)
 
     def _load(self) -> None:
         try:
@@ -461,12 +520,12 @@ class RedisStore:
 
     async def _arun(
         self,
-        op: str,
+        op: bytes,
         specs: Sequence[Spec],
         x: float,
         max_wait: float | None = None,
         stamp: Stamp | None = None,
-    ) -> list[Any]:
+    ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
         start = self._real.now()
@@ -479,7 +538,8 @@ class RedisStore:
             argv = self._argv(op, members, x, wait, stamp)
             try:
                 client = await self._async_client()
-                reply = await client.evalsha(self._sha, len(keys), *keys, *argv)
+                reply = _doubles(await client.execute_command(
+                    "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
             except self._noscript:
                 reloads += 1
                 if reloads > 3:
@@ -499,10 +559,10 @@ class RedisStore:
                 pause = min(pause * 2, 0.25)
                 lost = self._real.now() - start
                 continue
-            if _text(reply[0]) == "C":
-                self._extend(members, float(reply[1]))
+            if reply[0] == -math.inf:  # the script needs another calendar period
+                self._extend(members, reply[1])
                 continue
-            return cast(list[Any], reply)
+            return reply
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
 
     # -- asyncio clients, one per event loop -------------------------------------------------
@@ -640,7 +700,7 @@ class RedisStore:
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
         try:
-            reply = self._run("a", specs, cost, max_wait)
+            reply = self._run(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
@@ -653,7 +713,7 @@ class RedisStore:
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
         try:
-            reply = await self._arun("a", specs, cost, max_wait)
+            reply = await self._arun(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
@@ -668,13 +728,13 @@ class RedisStore:
             StoreUnavailable: as ``acquire``.
         """
         try:
-            reply = self._run("w", specs, cost)
+            reply = self._run(b"w", specs, cost)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
             local = self._local_specs_of(specs, cost, exc)
             return self._local_store().wait_time(local, cost)
-        return max(0.0, float(reply[1]))
+        return max(0.0, reply[1])
 
     def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
         """Undo an unused grant that ``acquire`` recorded (exact when it is the latest booking).
@@ -683,12 +743,12 @@ class RedisStore:
             StoreUnavailable: as ``acquire`` (a grant made locally is cancelled locally).
         """
         if not self._cancel_local(specs, cost, stamp):
-            self._run("c", specs, cost, None, stamp)
+            self._run(b"c", specs, cost, None, stamp)
 
     async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
         """``cancel`` on ``redis.asyncio``. Raises as ``cancel``."""
         if not self._cancel_local(specs, cost, stamp):
-            await self._arun("c", specs, cost, None, stamp)
+            await self._arun(b"c", specs, cost, None, stamp)
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every client.
@@ -697,7 +757,7 @@ class RedisStore:
             StoreUnavailable: as ``acquire`` (with ``"local"``, the local limiter is paused).
         """
         try:
-            self._run("p", specs, seconds)
+            self._run(b"p", specs, seconds)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
@@ -710,12 +770,12 @@ class RedisStore:
             StoreUnavailable: as ``acquire``.
         """
         try:
-            reply = self._run("u", [spec], 0.0)
+            reply = self._run(b"u", [spec], 0.0)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
             return self._local_store().used(self._local_specs_of([spec], 0.0, exc)[0])
-        return float(reply[0])
+        return reply[0]
 
     def available(self, specs: Sequence[Spec]) -> float:
         """Units every member could grant now without waiting.
@@ -724,12 +784,12 @@ class RedisStore:
             StoreUnavailable: as ``acquire``.
         """
         try:
-            reply = self._run("v", specs, 0.0)
+            reply = self._run(b"v", specs, 0.0)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
             return self._local_store().available(self._local_specs_of(specs, 0.0, exc))
-        return float(reply[0])
+        return reply[0]
 
     def reset(self, specs: Sequence[Spec]) -> None:
         """Delete every key of these members.
@@ -737,7 +797,7 @@ class RedisStore:
         Raises:
             StoreUnavailable: as ``acquire``.
         """
-        self._run("r", specs, 0.0)
+        self._run(b"r", specs, 0.0)
         if self._local is not None:
             self._local.reset(self._local_specs_of(specs, 0.0, StoreUnavailable(self._where)))
 
@@ -804,13 +864,48 @@ class RedisStore:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r}{extra})"
 
 
-def _grant(reply: Sequence[Any]) -> Grant:
-    granted = _text(reply[0]) == "1"
-    delay = float(reply[1])
+def _bulk(value: bytes) -> bytes:
+    """``value`` as a RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _direct_pool(client: object) -> tuple[Any, tuple[str, ...]]:
+    """The connection pool of a plain single-node ``redis.Redis`` (and the arguments its
+    ``get_connection`` takes), for the direct path; None for anything else (a cluster client, a
+    single-connection client, client-side caching, a class we do not know): those keep
+    ``execute_command``."""
+    import redis
+
+    pool = getattr(client, "connection_pool", None)
+    if (
+        type(client) is not redis.Redis
+        or getattr(client, "connection", None) is not None
+        or getattr(client, "cache", None) is not None
+        or not isinstance(pool, redis.ConnectionPool)
+        or getattr(pool, "cache", None) is not None
+    ):
+        return None, ()
+    try:  # redis-py < 5.3 wants a command name; later versions warn when given one
+        first = next(iter(inspect.signature(pool.get_connection).parameters.values()), None)
+    except (TypeError, ValueError):  # pragma: no cover - a builtin or odd override
+        return None, ()
+    needs_name = first is not None and first.default is inspect.Parameter.empty and first.kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return pool, ("EVALSHA",) if needs_name else ()
+
+
+def _doubles(reply: Any) -> tuple[float, ...]:
+    """The script's reply: packed little-endian doubles."""
+    if not isinstance(reply, bytes):
+        raise TypeError(f"ratewindow: unexpected reply from the Redis script: {reply!r}")
+    return struct.unpack(f"<{len(reply) >> 3}d", reply)
+
+
+def _grant(reply: tuple[float, ...]) -> Grant:
+    granted = reply[0] == 1.0
     if len(reply) <= 2:
-        return Grant(granted, delay, None)
-    values = [float(v) for v in reply[2:]]
-    return Grant(granted, delay, tuple((values[i], values[i + 1]) for i in range(0, len(values), 2)))
+        return Grant(granted, reply[1], None)
+    return Grant(granted, reply[1], tuple((reply[i], reply[i + 1]) for i in range(2, len(reply), 2)))
 
 
 async def _close_on_shutdown(client: AsyncRedis) -> AsyncIterator[None]:
