@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -434,3 +436,28 @@ def test_a_connection_killed_between_calls_is_replaced(redis_client: Any, redis_
     assert killed >= 1  # the store's idle pooled connection among them
     assert window.try_acquire(2)  # the dead connection is dropped, the call retried on a new one
     assert window.available() == 1 and not window.try_acquire(2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_never_uses_the_parents_connection(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix=prefix)
+    window = SlidingWindow(5, 3600.0, name="fork", store=store)
+    assert window.try_acquire(2)
+    inherited = list(store._idle)
+    assert inherited  # the parent's connection, idle
+
+    def child() -> None:
+        results = [window.try_acquire() for _ in range(4)]
+        mine = list(store._idle)
+        os._exit(0 if results == [True, True, True, False] and mine and
+                 not any(c is p for c in mine for p in inherited) else 1)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(timeout=30)
+    assert process.exitcode == 0
+    assert store._idle == inherited  # the parent's connection survived the child
+    assert not window.try_acquire() and window.available() == 0
+    store.close()
+    assert store._idle == []

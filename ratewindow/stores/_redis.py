@@ -14,6 +14,7 @@ import importlib.resources
 import inspect
 import logging
 import math
+import os
 import struct
 import threading
 import weakref
@@ -249,6 +250,11 @@ class RedisStore:
             raise TypeError(f"client_or_url must be a Redis URL or a redis-py client, got {client_or_url!r}")
         self._user_async = async_client
         self._pool, self._pool_args = _direct_pool(self._client)
+        # A client built from a URL is ours alone: its connections are kept here, idle ones in a
+        # list (pop and append are atomic), which costs far less per call than the pool's
+        # get_connection and release. A client passed in keeps its own pool's rules.
+        self._idle: list[Any] = []
+        self._idle_pid = os.getpid()
         self._heads: dict[int, bytes] = {}
         import redis.exceptions
 
@@ -500,17 +506,34 @@ class RedisStore:
         about as much as the network round trip on loopback. Errors are redis-py's own.
         """
         command = self._packed(members, nkeys, argv)
-        connection = pool.get_connection(*self._pool_args)
+        if not self._owns_client:
+            connection = pool.get_connection(*self._pool_args)
+            try:
+                return self._send(connection, command)
+            finally:
+                pool.release(connection)
+        idle = self._idle
+        if self._idle_pid != os.getpid():  # a forked child: the parent's sockets are not ours
+            idle.clear()
+            self._idle_pid = os.getpid()
+        try:
+            connection = idle.pop()
+        except IndexError:
+            connection = pool.make_connection()
+        try:
+            return self._send(connection, command)
+        finally:
+            idle.append(connection)
+
+    def _send(self, connection: Any, command: bytes) -> Any:
         try:
             connection.send_packed_command((command,))
             return connection.read_response(disable_decoding=True)
         except self._reply_error:
             raise  # an error reply (NOSCRIPT ...): the connection is fine
         except BaseException:
-            connection.disconnect()  # mid-command: its state is unknown
+            connection.disconnect()  # mid-command: its state is unknown; it reconnects when used again
             raise
-        finally:
-            pool.release(connection)
 
     def _load(self) -> None:
         try:
@@ -842,6 +865,8 @@ class RedisStore:
     def close(self) -> None:
         """Close the connections this store opened (a client passed in stays open)."""
         if self._owns_client:
+            while self._idle:
+                self._idle.pop().disconnect()
             self._client.close()
 
     async def aclose(self) -> None:
