@@ -272,3 +272,57 @@ def test_entries_expire_exactly_at_their_boundary(label: str, tmp_path: Path, re
     clock.advance(1.0)  # 1002.375: all expired, the four of 1001.375 exactly now
     assert store.used(spec) == 0
     assert window.available() == 8
+
+
+# Long runs on busy windows: many more entries than the examples above, so that the Redis log's
+# dead front is cut off (more than 32 records and half the log), cums are searched with mixed
+# costs (the unit-cost guess misses) and cancels move later records.
+busy_windows = st.fixed_dictionaries({
+    "limit": st.integers(20, 90),
+    "window": st.sampled_from([1.0, 2.5]),
+    "margin": st.just(0.0),
+})
+busy_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("try"), costs),
+        st.tuples(st.just("try"), st.just(1)),
+        st.tuples(st.just("reserve"), costs),
+        st.tuples(st.just("cancel"), st.integers(0, 40)),
+        st.tuples(st.just("advance"), st.integers(0, 8).map(lambda k: k / 64)),
+        st.tuples(st.just("wait"), costs),
+        st.tuples(st.just("used")),
+    ),
+    min_size=100,
+    max_size=400,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=busy_windows, ops=busy_operations)
+def test_busy_windows_decide_identically(
+    worlds: Callable[[tuple[str, Any]], list[World]], args: dict[str, Any], ops: list[tuple[Any, ...]]
+) -> None:
+    memory, sqlite, redis = worlds(("window", args))
+    for step, op in enumerate(ops):
+        results = [world.apply(op) for world in (memory, sqlite, redis)]
+        context = f"step {step}: {op!r} on {args!r}"
+        assert results[1] == results[0], f"sqlite differs from memory at {context}"
+        assert results[2] == results[0], f"redis differs from memory at {context}"
+    checks = [(w.limiter.available(), w.limiter.wait_time(1), w.limiter.wait_time(3)) for w in (memory, sqlite, redis)]
+    assert checks[0] == checks[1] == checks[2], checks
+
+
+def test_a_long_busy_log_is_cut_and_stays_exact(redis_client: Any, redis_url: str, prefix: str) -> None:
+    """1,000 grants through a 50-entry window: the log string stays bounded (its dead front is cut
+    off), and every decision matches the in-process core."""
+    clocks = [ManualClock(_START), ManualClock(_START)]
+    stores: list[Store] = [MemoryStore(), RedisStore(redis_url, prefix=prefix, clock=clocks[1])]
+    windows = [SlidingWindow(50, 1.0, name="long", store=s, clock=c) for s, c in zip(stores, clocks)]
+    for i in range(1000):
+        results = [w.try_acquire(1 + i % 3) for w in windows]
+        assert results[0] == results[1], i
+        for clock in clocks:
+            clock.advance(1 / 64)
+    assert windows[0].wait_time(2) == windows[1].wait_time(2)
+    log = f"{prefix}{{long}}:window:long:1.0:log"
+    assert 16 * 50 <= redis_client.strlen(log) <= 16 * 2 * (50 + 33)

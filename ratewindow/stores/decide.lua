@@ -9,22 +9,25 @@
 -- Redis runs scripts on one thread, so every microsecond here is one the whole node loses. The
 -- acquire path is written out in the main chunk (each closure a script creates costs it on every
 -- call), allocates one table per member, and makes six commands for a grant on a busy window and
--- a daily quota: TIME, a GET per member, ZRANGE when the window's oldest entry expired, ZADD and a
--- SETRANGE per member. Numbers travel as IEEE doubles packed little-endian (the `struct` library
--- Redis ships): exact both ways, and one C call for many, where text would cost a parse per number.
+-- a daily quota: TIME, a GET per member, GETRANGE when the window's oldest entry expired, and a
+-- SETRANGE per member and log. Numbers travel as IEEE doubles packed little-endian (the `struct`
+-- library Redis ships): exact both ways, one C call for many, where text would cost a parse each.
 --
 -- KEYS, per member in order (all in one hash slot): its state (a string of packed doubles), then,
---   for a window only, its log (a sorted set).
---   state   window: base, total, last, seq, hold, seen, exp, head, skip
+--   for a window only, its log (a string of records).
+--   state   window: base, total, last, hold, seen, exp, head, off, n
 --           bucket: tat, hold, seen, exp          daily: start, count, hold, seen, exp
 --           base = total before the first live entry; last = time of the newest entry; head =
---           time of the oldest live entry; skip = expired entries still at the front of the log
---           (removed in batches, not one per grant); seq = entries ever made; tat = the bucket's
---           theoretical arrival time; start, count = the booked day and its count; hold = paused
---           until; seen = the latest time a write was decided at; exp = when the state stops
---           mattering (plus slack), the keys' expiry. -inf stands for "none".
---   log     one member per grant, the packed doubles (time, seq), scored by the cumulative cost up
---           to and including it, so "which entry must expire first" is one ZRANGEBYSCORE.
+--           time of the oldest live entry; off = index of that entry's record, n = records in the
+--           log (bytes past them are left over from a cancel: the next append overwrites them);
+--           tat = the bucket's theoretical arrival time; start, count = the booked day and its
+--           count; hold = paused until; seen = the latest time a write was decided at; exp = when
+--           the state stops mattering (plus slack), the keys' expiry. -inf stands for "none".
+--   log     WindowState's two lists as one string of 16-byte records, packed doubles (time, cum):
+--           an entry's time and the cumulative cost up to and including it. Times never decrease
+--           and cums always increase along it. Appending is a SETRANGE at the end, expiry moves
+--           `off` forward, and the dead front is cut off (one SET) only once it is more than 32
+--           records and half the log, as WindowState.prune does: O(1) per grant, amortised.
 -- ARGV[1], one string: op (one byte), then doubles now (-inf: the server's TIME), x (the cost;
 --   seconds for op 'p'), max_wait (+inf: none), min_ttl (the least key expiry, ms); then per
 --   member: kind (one byte: 'w', 'b' or 'd'), doubles limit and span, a uint16 count and that many
@@ -39,7 +42,7 @@
 local NEG_INF = -math.huge
 local call, sunpack, spack, sub = redis.call, struct.unpack, struct.pack, string.sub
 local W_STATE, B_STATE, D_STATE = '<ddddddddd', '<dddd', '<ddddd'
-local SKIP_BATCH = 16 -- expired entries let stand at the front of a log before one ZREMRANGEBYRANK
+local REC = 16 -- bytes per log record
 
 if redis.replicate_commands then pcall(redis.replicate_commands) end -- Redis < 5: TIME, then writes
 
@@ -71,13 +74,13 @@ do
     local s = load and call('GET', skey)
     local m
     if kind == 'w' then
-      local base, total, last, seq, hold, seen, exp, head, skip = 0, 0, NEG_INF, 0, NEG_INF, NEG_INF,
-        NEG_INF, NEG_INF, 0
-      if s then base, total, last, seq, hold, seen, exp, head, skip = sunpack(W_STATE, s) end
+      local base, total, last, hold, seen, exp, head, off, nrec = 0, 0, NEG_INF, NEG_INF, NEG_INF,
+        NEG_INF, NEG_INF, 0, 0
+      if s then base, total, last, hold, seen, exp, head, off, nrec = sunpack(W_STATE, s) end
       m = {kind = kind, limit = limit, span = span, b = b, skey = skey, zkey = KEYS[k + 1], exists = s,
            now = seen > now and seen or now, -- time never goes backwards per key
-           base = base, total = total, last = last, seq = seq, hold = hold, exp = exp, head = head,
-           skip = skip, cut = 0, lbase = base, lhead = head, empty = false, at = 0}
+           base = base, total = total, last = last, hold = hold, exp = exp, head = head, off = off,
+           n = nrec, lbase = base, lhead = head, loff = off, empty = false, at = 0}
       k = k + 2
     elseif kind == 'b' then
       local tat, hold, seen, exp = NEG_INF, NEG_INF, NEG_INF, NEG_INF
@@ -111,39 +114,64 @@ end
 
 local function need_period(t) return spack('<dd', NEG_INF, t) end
 
--- WindowState.prune, without writing: m.cut more entries expire (-1: all), m.lbase is the base
--- after, m.lhead the time of the oldest entry left, m.empty whether none is.
+-- Records i..j of a window's log (0-based), as one string.
+local function records(m, i, j) return call('GETRANGE', m.zkey, i * REC, j * REC + REC - 1) end
+
+-- WindowState.prune, without writing: m.loff is the first live record after it, m.lbase the base
+-- after, m.lhead the time of the oldest live entry, m.empty whether none is live.
 local function prune(m, t)
-  m.lbase, m.lhead, m.cut = m.base, m.head, 0
-  local last = m.last
-  if last == NEG_INF then
+  m.lbase, m.lhead, m.loff = m.base, m.head, m.off
+  local n = m.n
+  if m.off >= n then
     m.empty = true
     return
   end
   local span = m.span
-  if last + span <= t then -- times never decrease along the log: the last expired, so all did
-    m.cut, m.lbase, m.lhead, m.empty = -1, m.total, NEG_INF, true
+  if m.last + span <= t then -- times never decrease along the log: the last expired, so all did
+    m.lbase, m.lhead, m.loff, m.empty = m.total, NEG_INF, n, true
     return
   end
   m.empty = false
   if m.head + span > t then return end -- the oldest live entry still counts: so do the others
-  local first, size = m.skip, 2 -- usually one entry expired since the last grant: read two
-  while true do
-    local batch = call('ZRANGE', m.zkey, first, first + size - 1, 'WITHSCORES')
-    for i = 1, #batch, 2 do
-      local at = sunpack('<d', batch[i])
+  local first, size = m.off, 2 -- usually one entry expired since the last grant: read two
+  while true do -- ends: the last entry is live
+    local upto = first + size - 1
+    if upto >= n then upto = n - 1 end
+    local s = records(m, first, upto)
+    for r = 0, upto - first do
+      local at, cum = sunpack('<dd', s, 1 + REC * r)
       if at + span <= t then
-        m.cut = m.cut + 1
-        m.lbase = tonumber(batch[i + 1])
+        m.lbase, m.loff = cum, first + r + 1
       else
         m.lhead = at
         return
       end
     end
-    if #batch < 2 * size then return end
-    first = first + size
+    first = upto + 1
     if size < 64 then size = size * 4 end
   end
+end
+
+-- bisect_left over the live records' cums: the first record whose cum >= target (one exists:
+-- the last one's cum is the total). With unit costs the cums of live records count up by one
+-- from the base, so the guess is checked with one read; otherwise a binary search.
+local function first_reaching(m, target)
+  local lo, hi = m.loff, m.n - 1
+  local guess = lo + math.ceil(target - m.lbase) - 1
+  if guess < lo then guess = lo elseif guess > hi then guess = hi end
+  if guess > lo then
+    local _, before, at, cum = sunpack('<dddd', records(m, guess - 1, guess))
+    if cum >= target and before < target then return at end
+  else
+    local at, cum = sunpack('<dd', records(m, lo, lo))
+    if cum >= target then return at end
+  end
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local _, cum = sunpack('<dd', records(m, mid, mid))
+    if cum < target then lo = mid + 1 else hi = mid end
+  end
+  return (sunpack('<d', records(m, lo, lo)))
 end
 
 -- The keys' expiry (exp, store time) moves only when the state needs it later (expires_at: when
@@ -188,7 +216,7 @@ local function save(m, renew)
   local kind = m.kind
   local s
   if kind == 'w' then
-    s = spack(W_STATE, m.base, m.total, m.last, m.seq, m.hold, m.now, m.exp, m.head, m.skip)
+    s = spack(W_STATE, m.base, m.total, m.last, m.hold, m.now, m.exp, m.head, m.off, m.n)
   elseif kind == 'b' then
     s = spack(B_STATE, m.tat, m.hold, m.now, m.exp)
   else
@@ -221,11 +249,7 @@ if op == 'a' or op == 'w' then
         base = last > t and last or t
         local total, lbase, limit = m.total, m.lbase, m.limit
         if total - lbase + x > limit then
-          local target = total - (limit - x)
-          local lo
-          if target > lbase then lo = target else lo = '(' .. string.format('%.17g', lbase) end
-          local hit = call('ZRANGEBYSCORE', m.zkey, lo, '+inf', 'LIMIT', 0, 1)
-          local free = sunpack('<d', hit[1]) + m.span
+          local free = first_reaching(m, total - (limit - x)) + m.span
           if free > base then base = free end
         end
       end
@@ -267,10 +291,9 @@ if op == 'a' or op == 'w' then
     local force = false
     if kind == 'w' then
       m.total = m.total + x
-      m.seq = m.seq + 1
       m.last = at
       if m.empty then m.lhead = at end
-      force = m.cut == -1 or m.cut == 0 and m.empty -- a new log has no expiry yet
+      force = m.empty -- a new log has no expiry yet
     elseif kind == 'b' then
       aux = m.tat
       m.tat = (aux > at and aux or at) + x * m.span
@@ -289,20 +312,21 @@ if op == 'a' or op == 'w' then
   for i = 1, n do -- write
     local m = members[i]
     if m.kind == 'w' then
-      local cut = m.cut
-      if cut == -1 or not m.exists then -- every entry expired, or a fresh state: a fresh log too
-        call('DEL', m.zkey)
-        m.skip = 0
-      elseif cut > 0 then
-        local skip = m.skip + cut
-        if skip >= SKIP_BATCH then
-          call('ZREMRANGEBYRANK', m.zkey, 0, skip - 1)
-          skip = 0
+      local entry = spack('<dd', m.last, m.total)
+      local off, nrec = m.loff, m.n
+      if m.empty then -- nothing live (a fresh limiter, or every entry expired): a fresh log
+        off, nrec = 0, 1
+        call('SET', m.zkey, entry)
+      else
+        if off > 32 and off * 2 > nrec then -- the dead front is long: cut it off
+          call('SET', m.zkey, records(m, off, nrec - 1))
+          off, nrec = 0, nrec - off
+          renew[i] = true -- SET dropped the log's expiry
         end
-        m.skip = skip
+        call('SETRANGE', m.zkey, nrec * REC, entry)
+        nrec = nrec + 1
       end
-      call('ZADD', m.zkey, m.total, spack('<dd', m.last, m.seq))
-      m.base, m.head = m.lbase, m.lhead
+      m.base, m.head, m.off, m.n = m.lbase, m.lhead, off, nrec
     end
     save(m, renew[i])
   end
@@ -358,35 +382,41 @@ end
 
 -- WindowState.unrecord: undo the entry recorded at `at` for `cost`, if it is still live.
 local function unrecord(m, at, cost)
-  local skip = m.skip
-  local top = call('ZCARD', m.zkey) - 1
-  while top >= skip do
+  local off, top = m.off, m.n - 1
+  while top >= off do
     local low = top - 63
-    if low < skip then low = skip end
-    local batch = call('ZRANGE', m.zkey, low, top, 'WITHSCORES')
-    for k = #batch - 1, 1, -2 do
-      local member, cum = batch[k], tonumber(batch[k + 1])
-      local t = sunpack('<d', member)
+    if low < off then low = off end
+    local s = records(m, low, top)
+    for r = top - low, 0, -1 do
+      local t, cum = sunpack('<dd', s, 1 + REC * r)
       if t == at then
+        local k = low + r
         local before
-        if k > 1 then
-          before = tonumber(batch[k - 1])
-        elseif low > skip then
-          before = tonumber(call('ZRANGE', m.zkey, low - 1, low - 1, 'WITHSCORES')[2])
+        if r > 0 then
+          before = select(2, sunpack('<dd', s, 1 + REC * (r - 1)))
+        elseif k > off then
+          before = select(2, sunpack('<dd', records(m, k - 1, k - 1)))
         else
           before = m.base
         end
         if cum - before == cost then
-          local later = call('ZRANGEBYSCORE', m.zkey, '(' .. string.format('%.17g', cum), '+inf')
-          call('ZREM', m.zkey, member)
-          for _, other in ipairs(later) do call('ZINCRBY', m.zkey, -cost, other) end
+          local n = m.n
+          if k < n - 1 then -- the later entries move down one record, each cum less cost
+            local later = records(m, k + 1, n - 1)
+            local moved = {}
+            for j = 0, n - 2 - k do
+              local lt, lcum = sunpack('<dd', later, 1 + REC * j)
+              moved[j + 1] = spack('<dd', lt, lcum - cost)
+            end
+            call('SETRANGE', m.zkey, k * REC, table.concat(moved))
+          end
+          m.n = n - 1
           m.total = m.total - cost
-          if call('ZCARD', m.zkey) <= skip then -- no live entry left
-            call('DEL', m.zkey)
-            m.last, m.head, m.skip = NEG_INF, NEG_INF, 0
+          if m.n <= off then -- no live entry left
+            m.last, m.head = NEG_INF, NEG_INF
           else
-            m.last = sunpack('<d', call('ZRANGE', m.zkey, -1, -1)[1])
-            m.head = sunpack('<d', call('ZRANGE', m.zkey, skip, skip)[1])
+            m.last = sunpack('<d', records(m, m.n - 1, m.n - 1))
+            m.head = sunpack('<d', records(m, off, off))
           end
           return true
         end
