@@ -12,7 +12,13 @@
 
 from ratewindow_hubspot._client import ClientStats, HubSpotLimiter, client, executor, limiter_of, wrap
 from ratewindow_hubspot._errors import RETRY, DailyLimitExhausted, SearchCapExceeded
-from ratewindow_hubspot._helpers import batch_read, iter_objects, read_associations, search
+from ratewindow_hubspot._helpers import (
+    batch_read,
+    iter_objects,
+    read_associations,
+    read_associations_many,
+    search,
+)
 from ratewindow_hubspot._limits import TIERS, Tier
 
 __version__ = "0.1.0"
@@ -32,6 +38,7 @@ __all__ = [
     "iter_objects",
     "limiter_of",
     "read_associations",
+    "read_associations_many",
     "search",
     "wrap",
 ]

@@ -4,7 +4,7 @@ The fake (``RemoteFakeHubSpot``, in a child process) enforces HubSpot Profession
 per 10 s, time-scaled so 10 s windows run as 1 s unless ``real_time``, with 20-40 ms latency. The
 demo lists the 3,067 engagements, then fetches their associations two ways: one call per
 engagement at the full limit (what the seed pipeline did, minus its 10 % "safety" cut), and
-batched through ``read_associations``. It reports what the server saw and writes a PNG of
+batched through ``read_associations_many``. It reports what the server saw and writes a PNG of
 requests per rolling window against the limit.
 """
 
@@ -18,7 +18,7 @@ from ratewindow import DailyQuota, Limits, Rate, SlidingWindow
 from ratewindow.analysis import analyse, plot_window_use
 
 from ._client import client, executor, limiter_of
-from ._helpers import iter_objects, read_associations
+from ._helpers import iter_objects, read_associations_many
 from .testing._remote import RemoteFakeHubSpot
 
 __all__ = ["run"]
@@ -85,16 +85,16 @@ def run(*, real_time: bool = False, png: str | Path = "ratewindow-demo-hubspot.p
         since = records[-1].arrival
         began = time.monotonic()
         batched: dict[str, dict[str, list[str]]] = {object_id: {} for _, object_id in items}
-        pairs = [(engagement, target) for engagement in ENGAGEMENTS for target in TARGETS]
-
-        def read(pair: tuple[str, str]) -> dict[str, list[Any]]:
-            return read_associations(hs, pair[0], pair[1], [i for t, i in items if t == pair[0]])
-
-        with executor(hs, max_workers=len(pairs), progress=False) as ex:
-            for outcome in ex.map(read, pairs):
-                failed += 0 if outcome.ok else 1
-                for object_id, links in (outcome.value or {}).items():
-                    batched[object_id][outcome.item[1]] = sorted(str(link["toObjectId"]) for link in links)
+        ids = {engagement: [i for t, i in items if t == engagement] for engagement in ENGAGEMENTS}
+        found: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        try:  # the 15 calls (5 engagement types x 3 targets) sent at once
+            found = read_associations_many(hs, {(e, t): ids[e] for e in ENGAGEMENTS for t in TARGETS})
+        except Exception as exc:  # one call failed through its retries
+            print(f"batched read failed: {type(exc).__name__}")
+            failed += 1
+        for (_, target), by_id in found.items():
+            for object_id, links in by_id.items():
+                batched[object_id][target] = sorted(str(link["toObjectId"]) for link in links)
         wall_batched = time.monotonic() - began
         throttled_batched, line_batched = _report("batched", fake.records(), since, wall_batched, rate)
 

@@ -9,7 +9,9 @@ Results are the JSON HubSpot sent, parsed (``json.loads``): HubSpot's field name
 (``toObjectId``, ``createdAt``), numbers and strings as sent. The SDK is asked for the raw response
 (``_preload_content=False``), so no SDK model is built for results that end up as dicts (at 1,000
 inputs a call, building them costs more than the call). A batched helper returns exactly what the
-one-by-one calls return as JSON.
+one-by-one calls return as JSON. Request bodies the helpers build from plain values go to the SDK's
+JSON encoder as they are, not through its model sanitizer (which would copy 1,000 inputs value by
+value only to give them back unchanged).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ._client import executor as _executor
 from ._client import limiter_of
 from ._errors import SearchCapExceeded
 
-__all__ = ["batch_read", "iter_objects", "read_associations", "search"]
+__all__ = ["batch_read", "iter_objects", "read_associations", "read_associations_many", "search"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -53,6 +55,27 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+class _Plain(dict[str, Any]):
+    """A request body made of plain JSON values only (str, int, float, bool, None, lists, dicts),
+    which the SDK's ``sanitize_for_serialization`` would return unchanged."""
+
+    __slots__ = ()
+
+
+def _plain_bodies(api: Any) -> Any:
+    """``api``, an API object built for one helper call, whose ``ApiClient`` passes a
+    :class:`_Plain` body to the encoder as is (any other value still goes through the SDK's
+    sanitizer): ~1.4 ms less per 1,000 inputs."""
+    api_client = api.api_client
+    sanitize = api_client.sanitize_for_serialization
+
+    def sanitize_for_serialization(obj: Any) -> Any:
+        return obj if type(obj) is _Plain else sanitize(obj)
+
+    api_client.sanitize_for_serialization = sanitize_for_serialization
+    return api
+
+
 def _json(api: Any, model: Any) -> Any:
     """An SDK model (or a dict) as the JSON HubSpot takes, via the SDK's own serializer."""
     return api.api_client.sanitize_for_serialization(model)
@@ -74,7 +97,10 @@ def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:
 
 
 def _next_after(page: Mapping[str, Any]) -> str | None:
-    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    paging = page.get("paging")
+    if not paging:
+        return None
+    after = (paging.get("next") or {}).get("after")
     return str(after) if after else None
 
 
@@ -121,7 +147,9 @@ def read_associations(
     executor: RateLimitedExecutor | None = None,
 ) -> dict[str, list[Json]]:
     """The ``to_type`` objects associated with each of ``ids`` (of type ``from_type``), through the
-    v4 batch read: ``ceil(len(ids) / 1000)`` calls, plus one per object with more than one page.
+    v4 batch read: ``ceil(len(ids) / 1000)`` calls, run concurrently, plus one per object with more
+    than one page. For several pairs of types, :func:`read_associations_many` sends every pair's
+    calls at once.
 
     Returns:
         ``{from id: [{"toObjectId": 123, "associationTypes": [...]}, ...]}`` with every id given
@@ -137,9 +165,43 @@ def read_associations(
 
     >>> # calls = read_associations(hs, "calls", "contacts", call_ids)   # 3,067 ids: 4 calls
     """
-    wanted = _ids(ids)
+    pair = (from_type, to_type)
+    return read_associations_many(client, {pair: ids}, executor=executor)[pair]
 
-    def rest_of(object_id: str, after: str) -> list[Json]:
+
+def read_associations_many(
+    client: Any,
+    requests: Mapping[tuple[str, str], Iterable[object]],
+    *,
+    executor: RateLimitedExecutor | None = None,
+) -> dict[tuple[str, str], dict[str, list[Json]]]:
+    """:func:`read_associations` for several ``(from_type, to_type)`` pairs, the batch calls of
+    every pair run concurrently in one executor: ``sum(ceil(len(ids) / 1000))`` calls, plus one
+    per object with more than one page.
+
+    Args:
+        requests: ``{(from_type, to_type): ids}``; the same ids may be given for several pairs.
+
+    Returns:
+        ``{(from_type, to_type): {from id: [...]}}``, each value exactly what
+        ``read_associations(client, from_type, to_type, ids)`` returns.
+
+    Raises:
+        as :func:`read_associations`; the first failed call's error (the others still ran).
+
+    >>> # links = read_associations_many(hs, {(e, t): ids[e] for e in ids for t in TARGETS})
+    >>> # links[("calls", "contacts")][call_id]   # 5 engagement types x 3 targets: 15 calls
+    """
+    wanted: dict[tuple[str, str], list[str]] = {}
+    read: dict[int, list[str]] = {}  # one ids object given for several pairs is read once
+    for pair, ids in requests.items():  # (``requests`` keeps each alive, so no id() is reused)
+        if id(ids) not in read:
+            read[id(ids)] = _ids(ids)
+        wanted[pair] = read[id(ids)]
+    tasks = [(pair, chunk) for pair, each in wanted.items() for chunk in _chunks(each, ASSOCIATIONS_BATCH)]
+    batch = _plain_bodies(client.crm.associations.v4.batch_api)  # one for every call: each access builds one
+
+    def rest_of(from_type: str, to_type: str, object_id: str, after: str) -> list[Json]:
         api = client.crm.associations.v4.basic_api
         found: list[Json] = []
         cursor: str | None = after
@@ -149,26 +211,27 @@ def read_associations(
             cursor = _next_after(page)
         return found
 
-    def fetch(chunk: Sequence[str]) -> dict[str, list[Json]]:
-        api = client.crm.associations.v4.batch_api
-        body = {"inputs": [{"id": i} for i in chunk]}  # a dict: 1,000 SDK models cost ~50 ms to build
-        response = _call(api.get_page, from_type, to_type, body)
+    def fetch(task: tuple[tuple[str, str], Sequence[str]]) -> dict[str, list[Json]]:
+        (from_type, to_type), chunk = task
+        body = _Plain(inputs=[{"id": i} for i in chunk])  # not 1,000 SDK models (~50 ms to build)
         found: dict[str, list[Json]] = {}
-        for result in response.get("results") or []:
+        for result in _call(batch.get_page, from_type, to_type, body).get("results") or ():
             key = str(result["from"]["id"])
-            targets = list(result.get("to") or [])
-            after = _next_after(result)
-            if after:
-                targets.extend(rest_of(key, after))
+            targets: list[Json] = result.get("to") or []  # the parsed list itself: no copy
+            if "paging" in result:
+                after = _next_after(result)
+                if after:
+                    targets.extend(rest_of(from_type, to_type, key, after))
             found[key] = targets
         return found
 
-    merged: dict[str, list[Json]] = {i: [] for i in wanted}
-    for part in _run_all(client, fetch, _chunks(wanted, ASSOCIATIONS_BATCH), executor):
-        for key, targets in part.items():
-            if key in merged:
-                merged[key] = targets
-    return merged
+    found: dict[tuple[str, str], dict[str, list[Json]]] = {pair: {} for pair in wanted}
+    for (pair, _), part in zip(tasks, _run_all(client, fetch, tasks, executor)):
+        found[pair].update(part)
+    return {
+        pair: {i: links if (links := found[pair].get(i)) is not None else [] for i in pair_ids}
+        for pair, pair_ids in wanted.items()
+    }
 
 
 def batch_read(
@@ -201,9 +264,10 @@ def batch_read(
     if id_property is not None and id_property not in names:
         names.append(id_property)
 
+    api = _plain_bodies(client.crm.objects.batch_api)
+
     def fetch(chunk: Sequence[str]) -> list[Json]:
-        api = client.crm.objects.batch_api
-        body: Json = {"inputs": [{"id": i} for i in chunk], "properties": names}
+        body = _Plain(inputs=[{"id": i} for i in chunk], properties=names)
         if id_property is not None:
             body["idProperty"] = id_property
         return list(_call(api.read, object_type, body).get("results") or [])

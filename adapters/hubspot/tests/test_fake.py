@@ -375,6 +375,56 @@ def test_v4_single_batch_and_v3_inline_associations_agree(roomy: FakeHubSpot) ->
     assert len(paged) > 2
 
 
+def test_v4_batch_body_is_the_json_of_hubspots_shape_byte_for_byte(roomy: FakeHubSpot) -> None:
+    # The fake sends this body from encoded pieces (cached per object); it must be exactly what
+    # dumping the whole response would give, errors, duplicates and unknown ids included.
+    data = roomy.dataset
+    calls = data.ids("calls")[:40]
+    without_deals = [i for i in calls if not data.associated("calls", i, "deals")]
+    asked = [*calls, calls[3], "999", 'odd "id" \u00e9']
+    for attempt in range(2):  # the second answer comes from the cache
+        request = urllib.request.Request(
+            roomy.url + "/crm/v4/associations/call/deals/batch/read", method="POST",
+            data=json.dumps({"inputs": [{"id": i} for i in asked]}).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+        parsed = json.loads(raw)
+        missing = [*without_deals, "999", 'odd "id" \u00e9']
+        expected = {
+            "status": "COMPLETE",
+            "results": [
+                {"from": {"id": i}, "to": [
+                    {"toObjectId": int(t), "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": 206, "label": None}]}
+                    for t in data.associated("calls", i, "deals")
+                ]}
+                for i in calls if i not in without_deals
+            ],
+            "startedAt": parsed["startedAt"],
+            "completedAt": parsed["completedAt"],
+            "numErrors": len(missing),
+            "errors": [
+                {
+                    "status": "error", "category": "OBJECT_NOT_FOUND",
+                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                    "message": f"No deal is associated with call {i}.",
+                    "context": {"fromObjectId": [i], "fromObjectType": ["call"], "toObjectType": ["deal"]},
+                }
+                for i in missing
+            ],
+        }  # fmt: skip
+        assert (attempt, status) == (attempt, 207)
+        assert raw == json.dumps(expected, separators=(",", ":")).encode()
+        assert parsed["startedAt"] <= parsed["completedAt"]
+
+    status, _, body = http(roomy, "POST", "/crm/v4/associations/calls/contacts/batch/read",
+                           body={"inputs": [{"id": i} for i in calls]})  # fmt: skip
+    assert status == 200 and "errors" not in body and "numErrors" not in body
+    assert [r["from"]["id"] for r in body["results"]] == calls
+
+
 # ---------------------------------------------------------------------------- rate limits
 def test_ten_secondly_window_429_body_headers_and_recovery() -> None:
     other = "pat-na1-other-token"

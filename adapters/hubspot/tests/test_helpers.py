@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import ratewindow_hubspot
 from hubspot_support import NOON, TOKEN
-from ratewindow_hubspot import SearchCapExceeded, batch_read, iter_objects, read_associations, search
+from ratewindow_hubspot import (
+    SearchCapExceeded,
+    batch_read,
+    iter_objects,
+    limiter_of,
+    read_associations,
+    read_associations_many,
+    search,
+)
 from ratewindow_hubspot.testing import DEFAULT_ENGAGEMENT_COUNTS, ENGAGEMENT_TYPES, Dataset, FakeHubSpot
 
 from ratewindow import QuotaExhausted, SlidingWindow
@@ -65,6 +73,52 @@ def test_the_seed_workload_takes_15_calls_instead_of_3067(fake: FakeHubSpot) -> 
     first = links[("meetings", "contacts")][meetings[0]][0]
     assert first["associationTypes"] == [{"category": "HUBSPOT_DEFINED", "typeId": 200, "label": None}]
     assert isinstance(first["toObjectId"], int)
+
+
+def test_read_associations_many_sends_every_pair_at_once() -> None:
+    # 1 s per response: sent one after another, 15 calls would arrive over 14 s or more.
+    with FakeHubSpot(window_limit=1_000_000, latency=1.0, tokens=[TOKEN]) as slow:
+        hs = _client(slow)
+        requests = {(e, t): slow.dataset.ids(e) for e in ENGAGEMENT_TYPES for t in TARGETS}
+        links = read_associations_many(hs, requests)
+        arrivals = slow.stats.arrival_times()
+    assert len(arrivals) == limiter_of(hs).stats.requests == 15  # one permit per request
+    assert arrivals[-1] - arrivals[0] < 1.0  # each call went out before any answer came back
+    assert list(links) == list(requests)
+    for (etype, target), found in links.items():
+        assert list(found) == slow.dataset.ids(etype)
+        assert all([str(t["toObjectId"]) for t in targets] == slow.dataset.associated(etype, i, target)
+                   for i, targets in found.items())  # fmt: skip
+
+
+def test_read_associations_many_equals_read_associations_pair_by_pair() -> None:
+    data = Dataset.generate(seed=4, engagement_counts={"calls": 2_345, "notes": 10})
+    with FakeHubSpot(dataset=data, window_limit=1_000_000, tokens=[TOKEN]) as fake:
+        hs = _client(fake)
+        calls, contacts = data.ids("calls"), data.ids("contacts")
+        requests: dict[tuple[str, str], list[Any]] = {
+            ("calls", "contacts"): [*calls, calls[7], int(calls[0]), "999"],  # 3 chunks of <= 1,000
+            ("calls", "deals"): calls[:1_500],  # 2 chunks
+            ("contacts", "calls"): contacts,  # 1 chunk
+            ("notes", "companies"): [],  # no call
+            ("meetings", "contacts"): ["1", "2"],  # no meetings in this dataset: empty lists
+        }
+        with ratewindow_hubspot.executor(hs, max_workers=2, progress=False) as ex:
+            links = read_associations_many(hs, requests, executor=ex)
+        assert fake.stats.total == limiter_of(hs).stats.requests == 3 + 2 + 1 + 1
+        fake.reset_stats()
+        pair_by_pair = {pair: read_associations(hs, *pair, ids) for pair, ids in requests.items()}
+        assert fake.stats.total == 7
+        shared = iter(calls[:3])  # one iterator for two pairs: read once, used for both
+        both = read_associations_many(hs, {("calls", "contacts"): shared, ("calls", "deals"): shared})
+        assert list(both[("calls", "contacts")]) == list(both[("calls", "deals")]) == calls[:3]
+    assert links == pair_by_pair
+    assert list(links[("calls", "contacts")]) == [*calls, "999"]
+    assert links[("calls", "contacts")]["999"] == [] and links[("notes", "companies")] == {}
+    assert links[("meetings", "contacts")] == {"1": [], "2": []}
+    assert [str(t["toObjectId"]) for t in links[("contacts", "calls")][contacts[0]]] == data.associated(
+        "contacts", contacts[0], "calls"
+    )
 
 
 def test_read_associations_keeps_order_and_duplicates_once(fake: FakeHubSpot) -> None:

@@ -11,7 +11,6 @@ comments on :meth:`FakeHubSpot._rate_limit_body` for the bodies.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import socket
 import socketserver
@@ -27,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._api import CrmApi, error_body, is_search
+from ._api import CrmApi, RawJson, error_body, is_search, to_json
 from ._data import Dataset
 from ._limits import DAILY, SECONDLY, TEN_SECONDLY_ROLLING, TIERS, Admission, RateLimiter
 from ._stats import FakeStats, RequestRecord, token_fingerprint
@@ -494,8 +493,9 @@ class _Handler(BaseHTTPRequestHandler):
             delay = fake._latency_delay()
             if delay > 0:
                 time.sleep(delay)  # no lock is held here
-            payload = json.dumps(reply.body, separators=(",", ":")).encode("utf-8")
-            correlation = reply.body.get("correlationId") if isinstance(reply.body, dict) else None
+            body = reply.body
+            payload = (body.text if isinstance(body, RawJson) else to_json(body)).encode("utf-8")
+            correlation = body.get("correlationId") if isinstance(body, dict) else None
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json;charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
