@@ -194,3 +194,32 @@ def test_close_then_use_reopens(tmp_path: Path) -> None:
     store.close()
     assert window.try_acquire() and not window.try_acquire()
     store.close()
+
+
+def _open_at(paths: list[str], starts: list[float]) -> None:
+    """One process: open each new database at its start time, take one permit from it."""
+    for path, start in zip(paths, starts):
+        while time.time() < start:
+            time.sleep(0.0005)
+        store = SQLiteStore(path)
+        assert SlidingWindow(100, 60.0, name="open", store=store).try_acquire()
+        store.close()
+
+
+@pytest.mark.realtime
+def test_processes_opening_a_new_database_at_once_all_get_in(tmp_path: Path) -> None:
+    """Eight processes create and open the same new file at the same instant, three times: the
+    first one's switch to WAL mode must not refuse the others (it used to fail at once with
+    "database is locked")."""
+    paths = [str(tmp_path / f"race-{i}.db") for i in range(3)]
+    first = time.time() + 3.0  # time for the children to start and import
+    starts = [first + 0.5 * i for i in range(3)]
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_open_at, args=(paths, starts)) for _ in range(8)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+    assert [p.exitcode for p in processes] == [0] * 8
+    for path in paths:
+        assert SlidingWindow(100, 60.0, name="open", store=SQLiteStore(path)).available() == 100 - 8

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ratewindow import _core
-from ratewindow._clock import Clock, WallClock
+from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._core import BUCKET, DAILY, WINDOW, BucketState, DailyState, Grant, Spec, State, WindowState
 from ratewindow._errors import StoreUnavailable
 
@@ -221,6 +221,15 @@ def _expires(spec: Spec, state: State) -> float:
     return at
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock; worth another try."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (5, 6)
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 class SQLiteStore:
     """Limiter state in a SQLite file: every process on the host that opens the same file shares it.
 
@@ -281,38 +290,59 @@ class SQLiteStore:
         return f"sqlite:///{self.path}"
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False,
-                cached_statements=64,
-            )
+        """Open this process's connection and make sure of the schema.
+
+        Setting WAL mode can fail at once with "database is locked" while another process opens
+        the same file (SQLite's busy handler does not cover every step of it), so the whole setup
+        is retried for up to ``timeout`` seconds of real time.
+        """
+        real = MonotonicClock()
+        deadline = real.now() + self.timeout
+        pause = 0.002
+        while True:
             try:
-                conn.execute("PRAGMA page_size=1024")  # a new file only: fewer bytes per commit to the WAL
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA wal_autocheckpoint=10000")  # fewer checkpoint fsyncs; WAL <= ~10 MB
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version not in (0, _SCHEMA_VERSION):
-                        raise StoreUnavailable(
-                            self._where(), f"schema version {version}, expected {_SCHEMA_VERSION}"
-                        )
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except BaseException:
-                conn.close()
-                raise
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
+                conn = self._open()
+                break
+            except sqlite3.OperationalError as exc:
+                left = deadline - real.now()
+                if not _is_busy(exc) or left <= 0:
+                    raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
+                real.sleep(min(pause, left))
+                pause = min(pause * 2, 0.1)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
         self._pid = os.getpid()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False,
+            cached_statements=64,
+        )
+        try:
+            conn.execute("PRAGMA page_size=1024")  # a new file only: fewer bytes per commit to the WAL
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint=10000")  # fewer checkpoint fsyncs; WAL <= ~10 MB
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, _SCHEMA_VERSION):
+                    raise StoreUnavailable(
+                        self._where(), f"schema version {version}, expected {_SCHEMA_VERSION}"
+                    )
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _connection(self) -> sqlite3.Connection:
