@@ -452,14 +452,9 @@ class RedisStore:
     ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
-        start = self._real.now()
-        deadline = start + self._budget(op, max_wait)
-        pause = 0.005
-        lost = 0.0
-        reloads = 0
-        for _ in range(1_000_000):
-            wait = max_wait if max_wait is None or lost == 0.0 else max(0.0, max_wait - lost)
-            argv = self._argv(op, members, x, wait, stamp)
+        tries = _Tries(self, self._budget(op, max_wait), max_wait)
+        while tries.next():
+            argv = self._argv(op, members, x, tries.max_wait, stamp)
             try:
                 if self._pool is not None:
                     reply = _doubles(self._evalsha_direct(self._pool, members, len(keys), argv))
@@ -467,21 +462,14 @@ class RedisStore:
                     reply = _doubles(self._client.execute_command(
                         "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
             except self._noscript:
-                reloads += 1
-                if reloads > 3:
+                if not tries.reload():
                     raise
                 self._load()
                 continue
             except self._fatal as exc:
                 raise self._unavailable(exc) from exc
             except self._transient as exc:
-                left = deadline - self._real.now()
-                if left <= 0:
-                    raise self._unavailable(exc) from exc
-                log.debug("ratewindow: %s unreachable (%s); retrying", self._where, exc)
-                self._real.sleep(min(pause, left))  # the last try is at the deadline
-                pause = min(pause * 2, 0.25)
-                lost = self._real.now() - start
+                self._real.sleep(tries.pause(exc))  # the last try is at the deadline
                 continue
             if reply[0] == -math.inf:  # the script needs another calendar period
                 self._extend(members, reply[1])
@@ -551,21 +539,15 @@ class RedisStore:
     ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
-        start = self._real.now()
-        deadline = start + self._budget(op, max_wait)
-        pause = 0.005
-        lost = 0.0
-        reloads = 0
-        for _ in range(1_000_000):
-            wait = max_wait if max_wait is None or lost == 0.0 else max(0.0, max_wait - lost)
-            argv = self._argv(op, members, x, wait, stamp)
+        tries = _Tries(self, self._budget(op, max_wait), max_wait)
+        while tries.next():
+            argv = self._argv(op, members, x, tries.max_wait, stamp)
             try:
                 client = await self._async_client()
                 reply = _doubles(await client.execute_command(
                     "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
             except self._noscript:
-                reloads += 1
-                if reloads > 3:
+                if not tries.reload():
                     raise
                 try:
                     await client.script_load(self._script)
@@ -575,12 +557,7 @@ class RedisStore:
             except self._fatal as exc:
                 raise self._unavailable(exc) from exc
             except self._transient as exc:
-                left = deadline - self._real.now()
-                if left <= 0:
-                    raise self._unavailable(exc) from exc
-                await asyncio.sleep(min(pause, left))
-                pause = min(pause * 2, 0.25)
-                lost = self._real.now() - start
+                await asyncio.sleep(tries.pause(exc))
                 continue
             if reply[0] == -math.inf:  # the script needs another calendar period
                 self._extend(members, reply[1])
@@ -828,12 +805,13 @@ class RedisStore:
     def _lease_call(self, op: str, spec: Spec, lease_id: str = "-", limit: int = 0) -> str:
         key = f"{self.prefix}{{{spec.name}}}:{spec.key}"
         argv = [op, self._now() or "-", lease_id, str(limit), repr(float(spec.span))]
-        deadline = self._real.now() + self.timeout
-        pause = 0.005
-        for _ in range(1_000_000):
+        tries = _Tries(self, self.timeout, None)
+        while tries.next():
             try:
                 return _text(self._client.evalsha(self._lease_sha, 1, key, *argv))
             except self._noscript:
+                if not tries.reload():
+                    raise
                 try:
                     self._client.script_load(self._lease_script)
                 except self._transient as exc:
@@ -841,11 +819,7 @@ class RedisStore:
             except self._fatal as exc:
                 raise self._unavailable(exc) from exc
             except self._transient as exc:
-                left = deadline - self._real.now()
-                if left <= 0:
-                    raise self._unavailable(exc) from exc
-                self._real.sleep(min(pause, left))
-                pause = min(pause * 2, 0.25)
+                self._real.sleep(tries.pause(exc))
         raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
 
     def lease(self, spec: Spec, lease_id: str, limit: int) -> float:
@@ -887,6 +861,53 @@ class RedisStore:
         if self.on_unavailable == "local":
             extra = f", on_unavailable='local', expected_processes={self.expected_processes}"
         return f"RedisStore({self._where!r}, prefix={self.prefix!r}{extra})"
+
+
+class _Tries:
+    """The retries of one store call: until ``budget`` seconds of real time have passed, with a
+    doubling pause (5 ms to 250 ms) after each unreachable try, the last one at the deadline."""
+
+    __slots__ = ("_deadline", "_failed", "_gap", "_left", "_max_wait", "_reloads", "_start", "_store")
+
+    def __init__(self, store: RedisStore, budget: float, max_wait: float | None) -> None:
+        self._store = store
+        self._start = store._real.now()
+        self._deadline = self._start + budget
+        self._max_wait = max_wait
+        self._gap = 0.005
+        self._reloads = 0
+        self._failed = False
+        self._left = 1_000_000  # tries: a bound never reached in practice
+
+    def next(self) -> bool:
+        """Whether to make another try."""
+        self._left -= 1
+        return self._left >= 0
+
+    @property
+    def max_wait(self) -> float | None:
+        """The caller's max_wait (seconds) less the time lost to unreachable tries: a waiting
+        acquire never waits longer in all than it was allowed."""
+        if self._max_wait is None or not self._failed:
+            return self._max_wait
+        return max(0.0, self._max_wait - (self._store._real.now() - self._start))
+
+    def reload(self) -> bool:
+        """After NOSCRIPT: whether to load the script and try again (three times at most)."""
+        self._reloads += 1
+        return self._reloads <= 3
+
+    def pause(self, exc: BaseException) -> float:
+        """After an unreachable try: seconds to sleep before the next, or raise ``StoreUnavailable``."""
+        store = self._store
+        left = self._deadline - store._real.now()
+        if left <= 0:
+            raise store._unavailable(exc) from exc
+        log.debug("ratewindow: %s unreachable (%s); retrying", store._where, exc)
+        self._failed = True
+        pause = min(self._gap, left)
+        self._gap = min(self._gap * 2, 0.25)
+        return pause
 
 
 def _bulk(value: bytes) -> bytes:
