@@ -1,8 +1,9 @@
 """``RedisStore``: limiter state in Redis, shared by every process and host; one script call per decision.
 
-Every operation is one ``EVALSHA`` of ``decide.lua`` (package data), a line-by-line port of
-``ratewindow._core``: a composite acquire is one round trip, all-or-nothing, deciding before its
-first write. redis-py is imported only when a store is built (``pip install 'ratewindow[redis]'``).
+Every operation is one ``EVALSHA`` of ``decide.lua`` (package data), a port of
+``ratewindow._core`` that makes bit-identical decisions: a composite acquire is one round trip,
+all-or-nothing, deciding before its first write. redis-py is imported only when a store is built
+(``pip install 'ratewindow[redis]'``).
 """
 
 from __future__ import annotations
