@@ -53,12 +53,15 @@ def test_sixteen_threads_stop_at_the_reserve_without_a_refusal_and_resume(
     assert fake.allocation_used == 270  # the allowance exactly: 300 less the 10 % reserve
     ok = [o for o in outcomes if o.ok]
     assert len(outcomes) == len(names)
-    assert 60 <= len(ok) <= 67
     assert all(isinstance(o.error, QuotaExhausted) and o.error.retry_at is not None
                for o in outcomes if not o.ok)  # nothing lost: every item is done or says why not
     partial = [o for o in outcomes if not o.ok and o.attempts > 0]
     assert fake.stats.total == 270  # every request sent was counted: no refusal, no hidden re-send
-    assert len(partial) <= 16
+    assert len(partial) <= 16  # at most one object in progress per worker when the stop came
+    # The 270 calls are 4 per finished object plus 0-3 per object stopped part-way; how they split
+    # depends on the threads' timing (CI once stopped 16 objects part-way, leaving 59 finished).
+    assert 4 * len(ok) <= 270 <= 4 * len(ok) + 3 * len(partial)
+    assert len(ok) >= (270 - 3 * 16) / 4
     assert set(journal_counts(journal)) == {o.item for o in ok}
 
     # The next day (the org's window has rolled, a new process): the same command resumes.
