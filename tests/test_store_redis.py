@@ -20,6 +20,7 @@ import pytest
 from _redis_server import RedisServer
 
 from ratewindow import (
+    AcquireTimeout,
     DailyQuota,
     Limits,
     RedisStore,
@@ -464,3 +465,145 @@ def test_a_forked_child_never_uses_the_parents_connection(redis_url: str, prefix
     assert not window.try_acquire() and window.available() == 0
     store.close()
     assert store._idle == []
+
+
+# -- the direct path on redis.asyncio ------------------------------------------------------------------
+def test_async_plain_clients_take_the_direct_path_and_others_execute_command(redis_url: str,
+                                                                             prefix: str) -> None:
+    """``acquire_async`` makes the same decisions on every kind of asyncio client; the store's own
+    client and a plain ``redis.asyncio.Redis`` passed in are sent packed bytes."""
+    import redis
+    import redis.asyncio as aioredis
+
+    class MyRedis(aioredis.Redis):  # type: ignore[type-arg]
+        pass
+
+    async def check(label: str) -> bool:
+        async_client = {
+            "url": None,
+            "plain": aioredis.Redis.from_url(redis_url),
+            "single connection": aioredis.Redis.from_url(redis_url, single_connection_client=True),
+            "subclass": MyRedis.from_url(redis_url),
+        }[label]
+        clock = ManualClock(1000.0)
+        sync = redis.Redis.from_url(redis_url)
+        store = RedisStore(redis_url if async_client is None else sync, prefix=f"{prefix}{label}:",
+                           clock=clock, async_client=async_client)
+        window = SlidingWindow(3, 10.0, name="p", store=store, clock=clock)
+        both = Limits(window, DailyQuota(4, name="p", store=store, clock=clock))
+
+        async def take() -> bool:
+            try:
+                return await both.acquire_async(timeout=0.0) == 0.0
+            except AcquireTimeout:
+                return False
+
+        assert [await take() for _ in range(4)] == [True, True, True, False], label
+        assert both.wait_time() == 10.0 and window.available() == 0, label  # the sync path agrees
+        clock.advance(10.0)
+        assert [await take() for _ in range(2)] == [True, False], label  # the day allows 4
+        direct = (await store._async_client())[1] is not None
+        await store.aclose()
+        if async_client is not None:
+            await async_client.aclose()
+        sync.close()
+        return direct
+
+    direct = {label: asyncio.run(check(label)) for label in ("url", "plain", "single connection", "subclass")}
+    assert direct == {"url": True, "plain": True, "single connection": False, "subclass": False}
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_server_that_stops_answering_is_unavailable_within_the_timeout(
+    make_server: ServerFactory, flavour: str
+) -> None:
+    """A hung server (CLIENT PAUSE: connections stay open, no reply comes) is not a hang: the
+    call gives up within the store's timeout, and the next call after the pause is answered on a
+    fresh connection (the one with a reply still owed was dropped)."""
+    import redis
+
+    server = make_server()
+    admin = redis.Redis.from_url(server.url)
+    store = RedisStore(server.url, timeout=0.5)
+    window = SlidingWindow(5, 3600.0, name="hung", store=store)
+
+    async def take(cost: int) -> float:
+        return await window.acquire_async(cost, timeout=0.0)
+
+    def acquire(cost: int) -> float:
+        if flavour == "sync":
+            return window.acquire(cost, timeout=0.0)
+        return loop.run_until_complete(take(cost))
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert acquire(1) == 0.0
+        admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            acquire(1)
+        assert time.monotonic() - began < 2.0  # not the 3 s pause
+        admin.execute_command("CLIENT", "UNPAUSE")
+        assert acquire(2) == 0.0
+        # The given-up call may or may not have run on the server once the pause ended; either
+        # way the replies were not mixed up: what is left matches what Redis holds.
+        assert window.available() in (1, 2)
+        left = int(window.available())
+        with pytest.raises(AcquireTimeout):
+            acquire(left + 1)
+        assert acquire(left) == 0.0 and window.available() == 0
+        loop.run_until_complete(store.aclose())
+    finally:
+        loop.close()
+        admin.close()
+
+
+def test_an_async_connection_killed_between_calls_is_replaced(redis_client: Any, redis_url: str,
+                                                              prefix: str) -> None:
+    store = RedisStore(redis_url, prefix=prefix)
+    window = SlidingWindow(5, 3600.0, name="akill", store=store)
+
+    async def run() -> list[float]:
+        first = await window.acquire_async(2, timeout=0.0)
+        killed = redis_client.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1  # the store's idle connection among them
+        second = await window.acquire_async(2, timeout=0.0)  # retried on a new connection
+        await store.aclose()
+        return [first, second]
+
+    assert asyncio.run(run()) == [0.0, 0.0]
+    assert window.available() == 1 and not window.try_acquire(2)
+
+
+def test_a_cancelled_async_acquire_leaves_no_reply_behind(make_server: ServerFactory) -> None:
+    """A task cancelled while its command is in flight: the connection is dropped with it, so the
+    next call never reads the cancelled call's reply as its own."""
+    import redis
+
+    server = make_server()
+    admin = redis.Redis.from_url(server.url)
+    store = RedisStore(server.url, timeout=5.0)
+    window = SlidingWindow(1, 3600.0, name="cancel", store=store)
+
+    async def run() -> None:
+        admin.execute_command("CLIENT", "PAUSE", 400, "WRITE")  # EVALSHA waits; the reply comes late
+        task = asyncio.ensure_future(window.acquire_async(timeout=0.0))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        admin.execute_command("CLIENT", "UNPAUSE")
+        # Whether or not the cancelled command ran, this call's own reply decides: granted if the
+        # one permit is still free, refused if the cancelled call took it, never a stray reply.
+        free = window.available() == 1
+        if free:
+            assert await window.acquire_async(timeout=0.0) == 0.0
+        with pytest.raises(AcquireTimeout):
+            await window.acquire_async(timeout=0.0)
+        await store.aclose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        admin.close()

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import struct
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -30,6 +31,11 @@ from ratewindow._core import BUCKET, DAILY, WINDOW, Grant, Spec
 from ratewindow._errors import StoreUnavailable
 from ratewindow.stores._memory import MemoryStore
 from ratewindow.stores._url import redact_url
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _async_timeout
+else:  # pragma: no cover - redis-py depends on async-timeout before 3.11.3
+    from async_timeout import timeout as _async_timeout
 
 __all__ = ["RedisStore"]
 
@@ -251,6 +257,8 @@ class RedisStore:
             raise TypeError(f"client_or_url must be a Redis URL or a redis-py client, got {client_or_url!r}")
         self._user_async = async_client
         self._pool, self._pool_args = _direct_pool(self._client)
+        user_pool, user_args = _direct_pool(async_client, asyncio=True)
+        self._user_lane = None if user_pool is None else _AsyncLane(user_pool, user_args, None)
         # A client built from a URL is ours alone: its connections are kept here, idle ones in a
         # list (pop and append are atomic), which costs far less per call than the pool's
         # get_connection and release. A client passed in keeps its own pool's rules.
@@ -270,9 +278,9 @@ class RedisStore:
         # Calendar periods sent to the script, per time zone and reset time: (starts, as text).
         self._bounds: dict[tuple[str, object], tuple[list[float], bytes]] = {}
         self._lock = threading.Lock()
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncRedis, object]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncRedis, _AsyncLane | None, object]
+        ] = weakref.WeakKeyDictionary()
         self._local: MemoryStore | None = None
         self._local_until = -math.inf
         self._local_stamps: OrderedDict[Stamp, None] = OrderedDict()
@@ -544,9 +552,12 @@ class RedisStore:
         while tries.next():
             argv = self._argv(op, members, x, tries.max_wait, stamp)
             try:
-                client = await self._async_client()
-                reply = _doubles(await client.execute_command(
-                    "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
+                client, lane = await self._async_client()
+                if lane is not None:
+                    reply = _doubles(await lane.send(self._packed(members, len(keys), argv)))
+                else:
+                    reply = _doubles(await client.execute_command(
+                        "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
             except self._noscript:
                 if not tries.reload():
                     raise
@@ -567,20 +578,23 @@ class RedisStore:
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
 
     # -- asyncio clients, one per event loop -------------------------------------------------
-    async def _async_client(self) -> AsyncRedis:
+    async def _async_client(self) -> tuple[AsyncRedis, _AsyncLane | None]:
+        """This event loop's client, and its direct path (None: use ``execute_command``)."""
         if self._user_async is not None:
-            return self._user_async
+            return self._user_async, self._user_lane
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
             client = self._make_async()
-            closer = _close_on_shutdown(client)
+            pool, args = _direct_pool(client, asyncio=True)
+            lane = None if pool is None else _AsyncLane(pool, args, self.timeout)
+            closer = _close_on_shutdown(client, lane)
             # The loop finalizes live async generators when it shuts down (asyncio.run does):
             # that closes this loop's connections instead of leaking them.
             await closer.__anext__()
-            entry = (client, closer)
+            entry = (client, lane, closer)
             self._async[loop] = entry
-        return entry[0]
+        return entry[0], entry[1]
 
     def _make_async(self) -> AsyncRedis:
         import redis.asyncio as aioredis
@@ -848,7 +862,7 @@ class RedisStore:
         """Close the connections this store opened, including the current event loop's."""
         entry = self._async.pop(asyncio.get_running_loop(), None)
         if entry is not None:
-            await entry[0].aclose()
+            await _close_async(entry[0], entry[1])
         self.close()
 
     def __enter__(self) -> RedisStore:
@@ -916,17 +930,23 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-def _direct_pool(client: object) -> tuple[Any, tuple[str, ...]]:
-    """The connection pool of a plain single-node ``redis.Redis`` (and the arguments its
-    ``get_connection`` takes), for the direct path; None for anything else (a cluster client, a
-    single-connection client, client-side caching, a class we do not know): those keep
-    ``execute_command``."""
-    import redis
+def _direct_pool(client: object, *, asyncio: bool = False) -> tuple[Any, tuple[str, ...]]:
+    """The connection pool of a plain single-node ``redis.Redis`` (``redis.asyncio.Redis`` with
+    ``asyncio=True``) and the arguments its ``get_connection`` takes, for the direct path; None
+    for anything else (a cluster client, a single-connection client, client-side caching, a class
+    we do not know): those keep ``execute_command``."""
+    if client is None:
+        return None, ()
+    if asyncio:
+        import redis.asyncio as redis
+    else:
+        import redis  # type: ignore[no-redef]
 
     pool = getattr(client, "connection_pool", None)
     if (
         type(client) is not redis.Redis
         or getattr(client, "connection", None) is not None
+        or getattr(client, "single_connection_client", False)  # redis.asyncio connects it on first use
         or getattr(client, "cache", None) is not None
         or not isinstance(pool, redis.ConnectionPool)
         or getattr(pool, "cache", None) is not None
@@ -955,9 +975,71 @@ def _grant(reply: tuple[float, ...]) -> Grant:
     return Grant(granted, reply[1], tuple((reply[i], reply[i + 1]) for i in range(2, len(reply), 2)))
 
 
-async def _close_on_shutdown(client: AsyncRedis) -> AsyncIterator[None]:
+class _AsyncLane:
+    """The direct path on ``redis.asyncio``: packed EVALSHA commands sent on the connections of
+    one event loop's plain client.
+
+    A client passed in keeps its pool's rules and its connections' own timeouts (``timeout``
+    None). A client the store built (``timeout`` in seconds) keeps its idle connections here, a
+    list: no lock and no pool bookkeeping per call. Those connections have no socket timeout of
+    their own; one deadline covers the whole command instead (redis-py's per-send timeout starts
+    a task for every command).
+
+    The connection's own send and read disconnect it on any failure, cancellation included, so a
+    connection with a half-read reply is never used again without reconnecting.
+    """
+
+    __slots__ = ("_args", "_idle", "_pool", "_timeout")
+
+    def __init__(self, pool: Any, args: tuple[str, ...], timeout: float | None) -> None:
+        self._pool = pool
+        self._args = args
+        self._timeout = timeout
+        self._idle: list[Any] | None = None if timeout is None else []
+
+    async def send(self, command: bytes) -> Any:
+        """Send one packed command and return its undecoded reply (redis-py's errors)."""
+        idle = self._idle
+        if idle is None:
+            connection = await self._pool.get_connection(*self._args)
+            try:
+                await connection.send_packed_command(command)
+                return await connection.read_response(disable_decoding=True)
+            finally:
+                await self._pool.release(connection)
+        try:
+            connection = idle.pop()
+        except IndexError:
+            pool = self._pool
+            connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        try:
+            async with _async_timeout(self._timeout):
+                await connection.send_packed_command(command)
+                return await connection.read_response(disable_decoding=True)
+        except asyncio.TimeoutError:
+            from redis.exceptions import TimeoutError as RedisTimeout
+
+            raise RedisTimeout(f"no reply within {self._timeout} s") from None
+        finally:
+            idle.append(connection)
+
+    async def close(self) -> None:
+        """Disconnect the idle connections this lane made."""
+        while self._idle:
+            await self._idle.pop().disconnect()
+
+
+async def _close_async(client: AsyncRedis, lane: _AsyncLane | None) -> None:
+    try:
+        if lane is not None:
+            await lane.close()
+    finally:
+        await client.aclose()
+
+
+async def _close_on_shutdown(client: AsyncRedis, lane: _AsyncLane | None) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        await _close_async(client, lane)
 
