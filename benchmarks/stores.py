@@ -14,6 +14,7 @@ Run: `.venv-bench/bin/python benchmarks/stores.py [--runs=N] [--keys=N] [--secon
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import shutil
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from _common import argv_runs, table, version, write_result
 from ratewindow import DailyQuota, Limits, RedisStore, SlidingWindow, SQLiteStore
 
 Call = Callable[[], object]
+AsyncCall = Callable[[], Awaitable[object]]
 HUGE = 10**9
 
 
@@ -181,6 +183,58 @@ def throttled_redis(url: str) -> Call:
     return lambda: not throttle.limit().limited
 
 
+# -- asyncio: each hook is a coroutine returning an awaitable call -------------------------------------
+async def aio_ping(url: str) -> AsyncCall:
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis.from_url(url).ping  # type: ignore[no-any-return]
+
+
+async def aio_rw_window(store: Any) -> AsyncCall:
+    return SlidingWindow(HUGE, 1.0, name=f"aw-{uuid.uuid4().hex[:8]}", store=store).acquire_async
+
+
+async def aio_rw_composite(store: Any) -> AsyncCall:
+    name = f"ac-{uuid.uuid4().hex[:8]}"
+    return Limits(
+        SlidingWindow(HUGE, 1.0, name=name, store=store),
+        DailyQuota(HUGE, tz="America/New_York", name=name, store=store),
+    ).acquire_async
+
+
+async def aio_pyrate(url: str) -> AsyncCall:
+    import redis.asyncio as aioredis
+    from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
+
+    key = f"apyrate-{uuid.uuid4().hex[:8]}"
+    bucket = await RedisBucket.init([Rate(HUGE, Duration.SECOND)], aioredis.Redis.from_url(url), key)
+    limiter = Limiter(bucket)
+    return lambda: limiter.try_acquire_async("k", blocking=False)
+
+
+async def aio_limits(url: str) -> AsyncCall:
+    from limits import RateLimitItemPerSecond
+    from limits.aio import storage, strategies
+
+    moving = strategies.MovingWindowRateLimiter(
+        storage.RedisStorage(url.replace("redis://", "async+redis://", 1), implementation="redispy"))
+    item = RateLimitItemPerSecond(HUGE, 1)
+    key = f"alimits-{uuid.uuid4().hex[:8]}"
+    return lambda: moving.hit(item, key)
+
+
+async def aio_throttled(url: str) -> AsyncCall:
+    from throttled.asyncio import RateLimiterType, RedisStore, Throttled, rate_limiter
+
+    throttle = Throttled(
+        key=f"athrottled-{uuid.uuid4().hex[:8]}",
+        using=RateLimiterType.SLIDING_WINDOW.value,
+        quota=rate_limiter.per_duration(timedelta(seconds=1), HUGE),
+        store=RedisStore(server=url),
+    )
+    return throttle.limit
+
+
 # -- measurement -------------------------------------------------------------------------------------
 def per_call_us(call: Call, calls: int) -> float:
     start = time.perf_counter()
@@ -210,6 +264,13 @@ def interleaved(
         for name, call in built:
             if callable(call):
                 samples[name].append(per_call_us(call, calls))
+    return _rows(built, samples, floor)
+
+
+def _rows(
+    built: list[tuple[str, Any]], samples: dict[str, list[float]], floor: str | None
+) -> list[list[object]]:
+    """Table rows: median and best µs per call, and the median per-round ratio to ``floor``."""
     out: list[list[object]] = []
     for name, call in built:
         if not callable(call):
@@ -220,6 +281,40 @@ def interleaved(
             ratio = f"{statistics.median(s / f for s, f in zip(samples[name], samples[floor])):.2f}x"
         out.append([name, f"{statistics.median(samples[name]):.1f}", f"{min(samples[name]):.1f}", ratio])
     return out
+
+
+async def _per_call_us_async(call: AsyncCall, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        await call()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def interleaved_async(
+    rows: list[tuple[str, Callable[[], Awaitable[AsyncCall]]]], runs: int, calls: int, floor: str
+) -> list[list[object]]:
+    """``interleaved`` for awaitable calls, all rows on one event loop (one asyncio.run)."""
+
+    async def measure() -> list[list[object]]:
+        built: list[tuple[str, AsyncCall | str]] = []
+        for name, factory in rows:
+            try:
+                call: AsyncCall | str = await factory()
+                for _ in range(201):
+                    await call()  # type: ignore[operator]
+            except ImportError as exc:
+                call = f"not installed ({exc.name})" if exc.name else "not installed"
+            except Exception as exc:  # a peer failing must not hide the other rows
+                call = f"error: {type(exc).__name__}: {exc}"[:80]
+            built.append((name, call))
+        samples: dict[str, list[float]] = {name: [] for name, _ in built}
+        for _ in range(runs):
+            for name, call in built:
+                if callable(call):
+                    samples[name].append(await _per_call_us_async(call, calls))
+        return _rows(built, samples, floor)
+
+    return asyncio.run(measure())
 
 
 def _throughput_worker(url: str, seconds: float, start_at: float, queue: Any) -> None:
@@ -374,6 +469,14 @@ def main() -> None:
             ("pyrate-limiter SQLiteBucket, no file lock (threads only)",
              lambda: pyrate_sqlite(directory, False)),
         ]
+        async_rows: list[tuple[str, Callable[[], Awaitable[AsyncCall]]]] = [
+            ("PING (redis.asyncio, the floor)", lambda: aio_ping(url)),
+            ("ratewindow SlidingWindow", lambda: aio_rw_window(store)),
+            ("ratewindow Limits(SlidingWindow, DailyQuota)", lambda: aio_rw_composite(store)),
+            ("pyrate-limiter RedisBucket (redis.asyncio)", lambda: aio_pyrate(url)),
+            ("limits MovingWindow (aio RedisStorage, redispy)", lambda: aio_limits(url)),
+            ("throttled-py sliding window (asyncio RedisStore)", lambda: aio_throttled(url)),
+        ]
         body = [
             f"Redis {server} on loopback ({'REDIS_URL' if private is None else 'a private redis-server'}); "
             f"redis-py {version('redis')}; SQLite {__import__('sqlite3').sqlite_version} (WAL); "
@@ -382,6 +485,9 @@ def main() -> None:
             "## Redis: µs per try_acquire (one network round trip each)\n",
             table(["what", "median µs", "best µs", "x PING (median of rounds)"],
                   interleaved(redis_rows, runs, calls, "PING (redis-py, the floor)")),
+            "\n## Redis from asyncio: µs per awaited acquire, one task (one network round trip each)\n",
+            table(["what", "median µs", "best µs", "x PING (median of rounds)"],
+                  interleaved_async(async_rows, runs, calls, "PING (redis.asyncio, the floor)")),
             "\n## SQLite: µs per try_acquire (one BEGIN IMMEDIATE transaction each)\n",
             table(["what", "median µs", "best µs", ""], interleaved(sqlite_rows, runs, calls, None)),
             "\n## Redis throughput: one node, 8 client processes on the same machine\n",

@@ -151,7 +151,8 @@ class RedisStore:
     ``redis.Redis`` client (the kind a URL builds) the command is packed here and sent on a
     connection of the client's own pool, skipping redis-py's per-command machinery (its
     instrumentation hooks do not see these calls); cluster, single-connection and client-side
-    caching clients go through ``execute_command``.
+    caching clients go through ``execute_command``. ``acquire_async`` does the same on
+    ``redis.asyncio`` (the event loop's own client, or a plain ``async_client=``).
 
     Time is the Redis server's ``TIME``, one time base for every member and every client, so client
     clock skew does not matter (the in-process ``MemoryStore`` reads each member's own clock
