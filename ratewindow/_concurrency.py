@@ -35,9 +35,18 @@ class LeaseStore(Protocol):
         """Live leases now."""
         ...
 
+    async def lease_async(self, spec: Spec, lease_id: str, limit: int) -> float:
+        """``lease`` without blocking the event loop."""
+        ...
+
+    async def release_async(self, spec: Spec, lease_id: str) -> None:
+        """``release`` without blocking the event loop."""
+        ...
+
 
 class Lease:
-    """A held slot: release it with ``release()`` or by leaving the ``with`` block."""
+    """A held slot: release it with ``release()`` or by leaving the ``with`` block (from asyncio:
+    ``await release_async()`` or ``async with``, which never block the event loop)."""
 
     __slots__ = ("_limit", "_released", "id")
 
@@ -53,11 +62,23 @@ class Lease:
             self._released = True
             self._limit._store.release(self._limit._spec, self.id)
 
+    async def release_async(self) -> None:
+        """``release`` without blocking the event loop; a second call does nothing."""
+        if not self._released:
+            self._released = True
+            await self._limit._store.release_async(self._limit._spec, self.id)
+
     def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    async def __aenter__(self) -> Lease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release_async()
 
     def __repr__(self) -> str:
         return f"Lease(limit={self._limit.name!r}, released={self._released})"
@@ -86,6 +107,9 @@ class ConcurrencyLimit:
     >>> org = ConcurrencyLimit(5, lease=120.0, name="org-00D")
     >>> with org.hold():
     ...     pass  # at most 5 of these blocks run at once, across every user of the store
+
+    From asyncio: ``async with await org.hold_async(): ...``; neither the wait nor the store calls
+    block the event loop.
     """
 
     def __init__(self, limit: int, *, lease: float = 60.0, name: str = "default",
@@ -141,10 +165,13 @@ class ConcurrencyLimit:
             left -= pause
 
     async def hold_async(self, timeout: float | None = None) -> Lease:
-        """``hold`` for asyncio: waits without blocking the event loop. Raises as ``hold``."""
+        """``hold`` for asyncio: neither the wait nor the store's calls block the event loop.
+        Raises as ``hold``."""
         left = self._timeout(timeout)
         while True:
-            lease, wait = self._try()
+            lease_id = uuid.uuid4().hex
+            wait = await self._store.lease_async(self._spec, lease_id, self.limit)
+            lease = Lease(self, lease_id) if wait <= 0 else None
             if lease is not None:
                 return lease
             if left <= 0:

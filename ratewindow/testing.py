@@ -20,6 +20,7 @@ import threading
 
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._daily_quota import DailyQuota
+from ratewindow._errors import AcquireTimeout
 from ratewindow._limits import Limits
 from ratewindow._sliding_window import SlidingWindow
 from ratewindow._token_bucket import TokenBucket
@@ -267,6 +268,35 @@ class StoreContract:
         lease = limit.try_hold()
         assert lease is not None
         lease.release()
+
+    def test_concurrency_async_holds_and_releases(self) -> None:
+        clock, store = self._setup()
+        limit = ConcurrencyLimit(2, lease=30.0, name="aorg", store=store, clock=clock)  # type: ignore[arg-type]
+
+        async def run() -> None:
+            first = await limit.hold_async(timeout=0.0)
+            async with await limit.hold_async(timeout=0.0):
+                assert limit.in_use() == 2
+                try:
+                    await limit.hold_async(timeout=0.0)
+                except AcquireTimeout as exc:
+                    assert 29.0 < exc.retry_after <= 30.0  # the first lease expires first
+                else:
+                    raise AssertionError("a third slot was granted")
+            assert limit.in_use() == 1  # the async with gave its slot back
+            await first.release_async()
+            await first.release_async()  # a second release does nothing
+            assert limit.in_use() == 0
+            kept = await limit.hold_async()  # never released: its lease expires 30 s on
+            clock.advance(10.0)
+            await limit.hold_async()
+            began = clock.now()
+            last = await limit.hold_async(timeout=60.0)  # waits for the first lease to expire
+            assert 20.0 <= clock.now() - began <= 20.0 + limit.poll + 1e-6
+            await last.release_async()
+            assert kept is not last and limit.in_use() == 1
+
+        asyncio.run(run())
 
     def test_concurrency_threads_never_exceed_the_limit(self) -> None:
         clock, store = self._setup()

@@ -21,6 +21,7 @@ from _redis_server import RedisServer
 
 from ratewindow import (
     AcquireTimeout,
+    ConcurrencyLimit,
     DailyQuota,
     Limits,
     RedisStore,
@@ -607,3 +608,47 @@ def test_a_cancelled_async_acquire_leaves_no_reply_behind(make_server: ServerFac
         asyncio.run(run())
     finally:
         admin.close()
+
+
+@pytest.mark.parametrize("call", ["acquire_async", "hold_async"])
+def test_a_slow_server_never_blocks_the_event_loop(make_server: ServerFactory, call: str) -> None:
+    """While Redis holds a command back (CLIENT PAUSE, 0.4 s), other tasks keep running."""
+    import redis
+
+    server = make_server()
+    admin = redis.Redis.from_url(server.url)
+    store = RedisStore(server.url, timeout=5.0)
+    window = SlidingWindow(5, 60.0, name="slow", store=store)
+    slots = ConcurrencyLimit(2, lease=60.0, name="slow", store=store)
+
+    async def run() -> tuple[int, float]:
+        await window.acquire_async()  # connect first: only the paused command is measured
+        await (await slots.hold_async()).release_async()
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.ensure_future(ticker())
+        admin.execute_command("CLIENT", "PAUSE", 400, "ALL")
+        began = time.monotonic()
+        if call == "acquire_async":
+            await window.acquire_async()
+        else:
+            await (await slots.hold_async()).release_async()
+        waited = time.monotonic() - began
+        done.set()
+        await ticking
+        await store.aclose()
+        return ticks, waited
+
+    try:
+        ticks, waited = asyncio.run(run())
+    finally:
+        admin.close()
+    assert waited >= 0.3  # the call did wait for the server
+    assert ticks >= 10  # and the loop ran the ticker meanwhile (a blocked loop: 0 or 1)

@@ -101,6 +101,12 @@ class MemoryStore:
         with self._lock:
             return len(self._live(spec, spec.clock.now()))
 
+    async def lease_async(self, spec: Spec, lease_id: str, limit: int) -> float:
+        return self.lease(spec, lease_id, limit)  # the lock is held for microseconds only
+
+    async def release_async(self, spec: Spec, lease_id: str) -> None:
+        self.release(spec, lease_id)
+
     def bind_try(self, specs: Sequence[Spec]) -> Callable[[float], bool]:
         """A ``try_acquire`` for these members that skips the general decision: one lock, one
         clock read, one check-and-take per member. Same verdicts as ``acquire(..., 0.0)``."""

@@ -818,9 +818,12 @@ class RedisStore:
             self._local.reset(self._local_specs_of(specs, 0.0, StoreUnavailable(self._where)))
 
     # -- leases (ConcurrencyLimit): one small script, ratewindow/stores/lease.lua ---------------
-    def _lease_call(self, op: str, spec: Spec, lease_id: str = "-", limit: int = 0) -> str:
+    def _lease_args(self, op: str, spec: Spec, lease_id: str, limit: int) -> tuple[str, list[str]]:
         key = f"{self.prefix}{{{spec.name}}}:{spec.key}"
-        argv = [op, self._now() or "-", lease_id, str(limit), repr(float(spec.span))]
+        return key, [op, self._now() or "-", lease_id, str(limit), repr(float(spec.span))]
+
+    def _lease_call(self, op: str, spec: Spec, lease_id: str = "-", limit: int = 0) -> str:
+        key, argv = self._lease_args(op, spec, lease_id, limit)
         tries = _Tries(self, self.timeout, None)
         while tries.next():
             try:
@@ -837,6 +840,34 @@ class RedisStore:
             except self._transient as exc:
                 self._real.sleep(tries.pause(exc))
         raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
+
+    async def _alease_call(self, op: str, spec: Spec, lease_id: str, limit: int = 0) -> str:
+        key, argv = self._lease_args(op, spec, lease_id, limit)
+        tries = _Tries(self, self.timeout, None)
+        while tries.next():
+            try:
+                client = (await self._async_client())[0]
+                return _text(await client.evalsha(self._lease_sha, 1, key, *argv))
+            except self._noscript:
+                if not tries.reload():
+                    raise
+                try:
+                    await client.script_load(self._lease_script)
+                except self._transient as exc:
+                    raise self._unavailable(exc) from exc
+            except self._fatal as exc:
+                raise self._unavailable(exc) from exc
+            except self._transient as exc:
+                await asyncio.sleep(tries.pause(exc))
+        raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
+
+    async def lease_async(self, spec: Spec, lease_id: str, limit: int) -> float:
+        """``lease`` on ``redis.asyncio``: never blocks the event loop. Raises as ``lease``."""
+        return float(await self._alease_call("l", spec, lease_id, limit))
+
+    async def release_async(self, spec: Spec, lease_id: str) -> None:
+        """``release`` on ``redis.asyncio``. Raises as ``release``."""
+        await self._alease_call("x", spec, lease_id)
 
     def lease(self, spec: Spec, lease_id: str, limit: int) -> float:
         """Take a ``ConcurrencyLimit`` slot for ``spec.span`` seconds of server time if fewer than

@@ -589,6 +589,14 @@ class SQLiteStore:
 
         return self._run(True, body)
 
+    async def lease_async(self, spec: Spec, lease_id: str, limit: int) -> float:
+        """``lease`` in a worker thread (another process's lock never blocks the event loop)."""
+        return await asyncio.to_thread(self.lease, spec, lease_id, limit)
+
+    async def release_async(self, spec: Spec, lease_id: str) -> None:
+        """``release`` in a worker thread."""
+        await asyncio.to_thread(self.release, spec, lease_id)
+
     def close(self) -> None:
         """Close this process's connection (a later call opens a new one)."""
         if self._pid != os.getpid():
