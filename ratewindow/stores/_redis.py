@@ -258,7 +258,7 @@ class RedisStore:
             raise TypeError(f"client_or_url must be a Redis URL or a redis-py client, got {client_or_url!r}")
         self._user_async = async_client
         self._pool, self._pool_args = _direct_pool(self._client)
-        user_pool, user_args = _direct_pool(async_client, asyncio=True)
+        user_pool, user_args = _direct_pool(async_client, aio=True)
         self._user_lane = None if user_pool is None else _AsyncLane(user_pool, user_args, None)
         # A client built from a URL is ours alone: its connections are kept here, idle ones in a
         # list (pop and append are atomic), which costs far less per call than the pool's
@@ -587,7 +587,7 @@ class RedisStore:
         entry = self._async.get(loop)
         if entry is None:
             client = self._make_async()
-            pool, args = _direct_pool(client, asyncio=True)
+            pool, args = _direct_pool(client, aio=True)
             lane = None if pool is None else _AsyncLane(pool, args, self.timeout)
             closer = _close_on_shutdown(client, lane)
             # The loop finalizes live async generators when it shuts down (asyncio.run does):
@@ -962,14 +962,14 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-def _direct_pool(client: object, *, asyncio: bool = False) -> tuple[Any, tuple[str, ...]]:
+def _direct_pool(client: object, *, aio: bool = False) -> tuple[Any, tuple[str, ...]]:
     """The connection pool of a plain single-node ``redis.Redis`` (``redis.asyncio.Redis`` with
-    ``asyncio=True``) and the arguments its ``get_connection`` takes, for the direct path; None
+    ``aio=True``) and the arguments its ``get_connection`` takes, for the direct path; None
     for anything else (a cluster client, a single-connection client, client-side caching, a class
     we do not know): those keep ``execute_command``."""
     if client is None:
         return None, ()
-    if asyncio:
+    if aio:
         import redis.asyncio as redis
     else:
         import redis  # type: ignore[no-redef]
