@@ -652,3 +652,28 @@ def test_a_slow_server_never_blocks_the_event_loop(make_server: ServerFactory, c
         admin.close()
     assert waited >= 0.3  # the call did wait for the server
     assert ticks >= 10  # and the loop ran the ticker meanwhile (a blocked loop: 0 or 1)
+
+
+def test_async_connections_log_in_and_select_the_database(make_server: ServerFactory) -> None:
+    """The asyncio direct path's own connections use the URL's password and database; a wrong
+    password is StoreUnavailable, and the password shows nowhere."""
+    import redis
+
+    secret = "as3cr3t-pw-7"
+    server = make_server(password=secret)
+    good = RedisStore(f"redis://:{secret}@127.0.0.1:{server.port}/2", prefix="db2:")
+    wrong = RedisStore(f"redis://:wrong-{secret}@127.0.0.1:{server.port}/2", timeout=0.2)
+
+    async def run() -> str:
+        assert await SlidingWindow(1, 10.0, name="pw", store=good).acquire_async(timeout=0.0) == 0.0
+        with pytest.raises(StoreUnavailable) as caught:
+            await SlidingWindow(1, 10.0, name="pw", store=wrong).acquire_async(timeout=0.0)
+        await good.aclose()
+        await wrong.aclose()
+        return "".join(traceback.format_exception(caught.value))
+
+    text = asyncio.run(run())
+    assert secret not in text and f"127.0.0.1:{server.port}/2" in text
+    with redis.Redis(port=server.port, password=secret, db=2) as db2, \
+            redis.Redis(port=server.port, password=secret, db=0) as db0:
+        assert db2.exists("db2:{pw}:window:pw:10.0") and not db0.keys("db2:*")
