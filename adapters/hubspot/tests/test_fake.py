@@ -766,8 +766,11 @@ def test_module_entry_point_serves_until_interrupted() -> None:
     secret = "cli-secret-token-42"
     command = [sys.executable, "-m", "ratewindow_hubspot.testing", "--port", "0", "--scale", "0.1",
                "--latency", "0.01-0.02", "--token", secret]  # fmt: skip
+    # A shell's background job inherits SIGINT ignored (then Python installs no KeyboardInterrupt
+    # handler): give the child the default disposition, as an interactive terminal would.
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as proc:
         assert proc.stdout is not None
         selector = selectors.DefaultSelector()
@@ -784,6 +787,10 @@ def test_module_entry_point_serves_until_interrupted() -> None:
             assert response.status == 200
             assert response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "1000"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never a hang: the with block would wait for it for ever
+            raise
     assert proc.returncode == 0, err
     assert secret not in "".join(lines) + out + err
