@@ -48,6 +48,9 @@ from typing import Any
 from _common import RESULTS, argv_runs, table, version, write_result
 from _seed_processor import SeedParallelProcessor
 
+from ratewindow import Rate
+from ratewindow.analysis import analyse
+
 LIMIT = 190  # requests per WINDOW seconds at the server (HubSpot professional: 190 per 10 s)
 SCALE = 0.1
 WINDOW = 10.0 * SCALE
@@ -109,12 +112,7 @@ def utilisation(accepted: list[float]) -> float:
 
 
 def max_in_window(times: list[float]) -> int:
-    ordered, best, left = sorted(times), 0, 0
-    for right, t in enumerate(ordered):
-        while t - ordered[left] >= WINDOW:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
+    return int(analyse(times, Rate(LIMIT, WINDOW)).most_in_window)
 
 
 @dataclass

@@ -33,6 +33,7 @@ class ManualClock:
     """A clock that moves only when told: ``advance(seconds)``, or ``sleep``, which advances at once.
 
     Thread-safe. ``start`` is the initial time in seconds (use a Unix time for daily quotas).
+    Calling the clock returns ``now()``, so one clock drives both the limiters and a fake server.
 
     >>> clock = ManualClock(start=100.0)
     >>> clock.sleep(2.5); clock.now()
@@ -48,6 +49,11 @@ class ManualClock:
     def now(self) -> float:
         return self._now
 
+    def __call__(self) -> float:
+        """The current time in seconds, as ``now()``: the clock is also a plain time function, for
+        code that takes one (e.g. the adapters' fakes, ``FakeHubSpot(clock=clock)``)."""
+        return self._now
+
     def advance(self, seconds: float) -> float:
         """Move time forward by ``seconds`` (>= 0); returns the new time.
 
@@ -59,6 +65,17 @@ class ManualClock:
         with self._lock:
             self._now += seconds
             return self._now
+
+    def set(self, now: float) -> None:
+        """Jump to ``now`` seconds.
+
+        Raises:
+            ValueError: ``now`` is earlier than the current time, or NaN.
+        """
+        with self._lock:
+            if not now >= self._now:
+                raise ValueError(f"a ManualClock never goes backwards: now is {self._now!r}, got {now!r}")
+            self._now = float(now)
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

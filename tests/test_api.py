@@ -97,6 +97,19 @@ def test_bad_arguments_are_refused_with_the_value_named(call, error, message) ->
     assert limiter.available() == 10  # nothing recorded
 
 
+def test_manual_clock_is_a_time_function_and_jumps_only_forward() -> None:
+    clock = ManualClock(10.0)
+    assert clock() == clock.now() == 10.0
+    clock.set(12.5)
+    assert clock() == 12.5
+    clock.set(12.5)  # standing still is allowed
+    with pytest.raises(ValueError, match=r"never goes backwards: now is 12\.5, got 12\.0"):
+        clock.set(12.0)
+    with pytest.raises(ValueError, match="got nan"):
+        clock.set(float("nan"))
+    assert clock() == 12.5 and clock.sleeps == []  # a jump is not a sleep
+
+
 def test_bucket_accepts_fractional_costs_and_refuses_nan() -> None:
     bucket = TokenBucket(1.0, 2, clock=ManualClock())
     assert bucket.try_acquire(1.5)

@@ -24,7 +24,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def manual_fake(clock: ManualClock) -> Iterator[FakeHubSpot]:
     """A professional-tier fake (190 per 10 s) on the manual clock."""
-    with FakeHubSpot(clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         yield fake
 
 

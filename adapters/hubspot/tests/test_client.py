@@ -213,7 +213,7 @@ def test_presets_follow_hubspot_published_limits() -> None:
 def test_presets_adopt_the_limits_the_headers_show(
     clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with FakeHubSpot(tier="starter", clock=clock.now, wall_clock=clock.now) as fake:
+    with FakeHubSpot(tier="starter", clock=clock, wall_clock=clock) as fake:
         hs = ratewindow_hubspot.client(TOKEN, host=fake.url, tier="professional", clock=clock)
         with caplog.at_level(logging.INFO, logger="ratewindow.hubspot"):
             for _ in range(3):
@@ -310,7 +310,7 @@ class _Oversleeping(ManualClock):
 
 def test_a_permit_used_late_is_held_again() -> None:
     clock = _Oversleeping(NOON)
-    with FakeHubSpot(clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(
             TOKEN, host=fake.url, limits=SlidingWindow(2, 10.0, margin=0.02, clock=clock), clock=clock
         )

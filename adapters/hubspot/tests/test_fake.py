@@ -52,10 +52,11 @@ from ratewindow_hubspot.testing import (  # noqa: E402
     TIERS,
     Dataset,
     FakeHubSpot,
-    ManualClock,
     max_in_window,
     token_fingerprint,
 )
+
+from ratewindow.testing import ManualClock  # noqa: E402
 
 # Each generated package of the SDK has its own ApiException class.
 ApiException = tuple(

@@ -171,7 +171,7 @@ def test_iter_objects_pages_with_associations_inline(fake: FakeHubSpot) -> None:
 
 
 def test_search_pages_at_five_per_second(clock: ManualClock) -> None:
-    with FakeHubSpot(clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(TOKEN, host=fake.url, clock=clock)
         with ratewindow_hubspot.executor(hs, max_workers=1, progress=False, clock=clock) as ex:
             found = list(search(hs, "meetings", properties=["hs_meeting_title"], limit=30, executor=ex))
@@ -199,7 +199,7 @@ def test_search_pages_at_five_per_second(clock: ManualClock) -> None:
 
 def test_search_raises_or_splits_at_the_10000_result_cap(clock: ManualClock) -> None:
     big = Dataset.generate(seed=3, engagement_counts={"notes": 10_050})
-    with FakeHubSpot(dataset=big, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(dataset=big, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(TOKEN, host=fake.url, clock=clock)
         with pytest.raises(SearchCapExceeded) as info:
             next(search(hs, "notes"))
@@ -222,7 +222,7 @@ def test_search_raises_or_splits_at_the_10000_result_cap(clock: ManualClock) -> 
 
 def test_helpers_retry_429s_through_the_executor(clock: ManualClock) -> None:
     # Search responses carry no rate-limit headers, so nothing warns of HubSpot's stricter limit.
-    with FakeHubSpot(search_per_second=2, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(search_per_second=2, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(TOKEN, host=fake.url, clock=clock)  # believes 5 a second
         with ratewindow_hubspot.executor(hs, max_workers=1, progress=False, clock=clock) as ex:
             found = list(search(hs, "meetings", limit=100, executor=ex))
@@ -233,7 +233,7 @@ def test_helpers_retry_429s_through_the_executor(clock: ManualClock) -> None:
 
 
 def test_helpers_stop_when_the_day_is_spent(clock: ManualClock) -> None:
-    with FakeHubSpot(daily_limit=2, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(daily_limit=2, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(
             TOKEN, host=fake.url, limits=SlidingWindow(100, 10.0, clock=clock), clock=clock
         )

@@ -34,7 +34,7 @@ def _next_midnight(now: float, zone: ZoneInfo) -> float:
 
 
 def test_ten_secondly_429_pauses_every_worker_until_the_window_frees(clock: ManualClock) -> None:
-    with FakeHubSpot(window_limit=10, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(window_limit=10, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(
             TOKEN, host=fake.url, limits=SlidingWindow(10, 10.0, clock=clock), clock=clock
         )
@@ -62,7 +62,7 @@ def test_ten_secondly_429_pauses_every_worker_until_the_window_frees(clock: Manu
 
 
 def test_the_executor_retries_a_429_after_the_pause(clock: ManualClock) -> None:
-    with FakeHubSpot(window_limit=10, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(window_limit=10, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(
             TOKEN, host=fake.url, limits=SlidingWindow(10, 10.0, clock=clock), clock=clock
         )
@@ -89,7 +89,7 @@ def test_the_executor_retries_a_429_after_the_pause(clock: ManualClock) -> None:
 
 
 def test_secondly_429_pauses_search_only(clock: ManualClock) -> None:
-    with FakeHubSpot(search_per_second=2, clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]) as fake:
+    with FakeHubSpot(search_per_second=2, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
         hs = ratewindow_hubspot.client(TOKEN, host=fake.url, clock=clock)  # believes 5 searches a second
         searcher = hs.crm.objects.search_api
         request = PublicObjectSearchRequest(limit=1)
@@ -124,7 +124,7 @@ def test_daily_429_stops_the_batch_and_a_journal_resumes_after_midnight(
     clock: ManualClock, tmp_path: Path
 ) -> None:
     with FakeHubSpot(
-        daily_limit=5, time_zone="America/New_York", clock=clock.now, wall_clock=clock.now, tokens=[TOKEN]
+        daily_limit=5, time_zone="America/New_York", clock=clock, wall_clock=clock, tokens=[TOKEN]
     ) as fake:
         # Limits without a daily quota: only HubSpot's 429 tells us the day is spent.
         hs = ratewindow_hubspot.client(
@@ -168,7 +168,7 @@ def test_daily_429_stops_the_batch_and_a_journal_resumes_after_midnight(
 
 def test_the_local_daily_quota_follows_the_headers_and_refuses_before_sending(clock: ManualClock) -> None:
     with FakeHubSpot(
-        daily_limit=1000, time_zone="America/New_York", clock=clock.now, wall_clock=clock.now,
+        daily_limit=1000, time_zone="America/New_York", clock=clock, wall_clock=clock,
         tokens=[TOKEN, "pat-other-app"],
     ) as fake:
         other = ratewindow_hubspot.client("pat-other-app", host=fake.url, account_id=9, clock=clock)

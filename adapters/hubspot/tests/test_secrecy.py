@@ -22,7 +22,7 @@ def test_the_token_never_shows(
     caplog.set_level(logging.DEBUG)  # every logger, the SDK's and urllib3's included
     seen: list[str] = []
     with FakeHubSpot(
-        window_limit=3, daily_limit=8, search_per_second=1, clock=clock.now, wall_clock=clock.now,
+        window_limit=3, daily_limit=8, search_per_second=1, clock=clock, wall_clock=clock,
         tokens=[TOKEN],
     ) as fake:  # fmt: skip
         hs = ratewindow_hubspot.client(

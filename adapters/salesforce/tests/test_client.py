@@ -187,7 +187,7 @@ def test_allocation_is_learned_from_the_first_response_which_goes_alone(make_fak
 def test_the_reserve_stops_the_client_with_allocation_exhausted_and_retry_at(make_fake: MakeFake,
                                                                             connect: Connect) -> None:
     clock = ManualClock(start=1_000.0)
-    fake = make_fake(allocation=50, clock=clock.now)
+    fake = make_fake(allocation=50, clock=clock)
     sf = connect(fake, limits=rs.OrgLimits(reserve=0.1), clock=clock)
     for _ in range(45):
         sf.limits()
@@ -232,7 +232,7 @@ def test_other_apps_use_is_yielded_from_sforce_limit_info(fake: FakeSalesforce, 
 def test_a_server_refusal_becomes_allocation_exhausted_and_pauses_everyone(make_fake: MakeFake,
                                                                           connect: Connect) -> None:
     clock = ManualClock(start=1_000.0)
-    fake = make_fake(allocation=5, clock=clock.now)
+    fake = make_fake(allocation=5, clock=clock)
     store = MemoryStore()
     sf = connect(fake, limits=rs.OrgLimits(allocation=1_000), store=store, clock=clock)  # wrongly told 1,000
     other = connect(fake, limits=rs.OrgLimits(allocation=1_000), store=store, clock=clock)  # same store
@@ -250,7 +250,7 @@ def test_a_server_refusal_becomes_allocation_exhausted_and_pauses_everyone(make_
 
 def test_pace_waits_and_bounds_the_wait(make_fake: MakeFake, connect: Connect) -> None:
     clock = ManualClock(start=0.0)
-    fake = make_fake(clock=clock.now)
+    fake = make_fake(clock=clock)
     sf = connect(fake, limits=rs.OrgLimits(allocation=1_000, per_minute=3, margin=0.0, max_wait=30.0),
                  clock=clock)
     for _ in range(3):

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from ratewindow.testing import ManualClock
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
@@ -33,16 +34,6 @@ from ratewindow_salesforce.testing import FakeSalesforce, RequestRecord
 ADAPTER_ROOT = Path(__file__).resolve().parents[1]
 TOTAL_REQUESTS = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 CONCURRENT = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-
-
-class FakeClock:
-    """A settable clock in seconds, for the rolling-window tests."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -373,23 +364,23 @@ def test_limits_daily_api_requests_matches_the_header(connect: Any) -> None:
 
 
 def test_rolling_24h_window_with_time_scale_and_clock(connect: Any) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_000.0)
     with FakeSalesforce(allocation=2, time_scale=0.001, clock=clock) as fake:
         sf = connect(fake)
         sf.limits()
-        clock.now += 40.0
+        clock.advance(40.0)
         sf.limits()
         with pytest.raises(SalesforceRefusedRequest):
             sf.limits()
-        clock.now += 86.4 - 40.0  # the first call is now a scaled day old
+        clock.advance(86.4 - 40.0)  # the first call is now a scaled day old
         sf.limits()
         assert used(sf) == 2
-        clock.now += 86.4
+        clock.advance(86.4)
         assert fake.allocation_used == 0
 
 
 def test_per_minute_cap(connect: Any) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_000.0)
     with FakeSalesforce(per_minute=3, clock=clock) as fake:
         sf = connect(fake)
         for _ in range(3):
@@ -397,7 +388,7 @@ def test_per_minute_cap(connect: Any) -> None:
         with pytest.raises(SalesforceRefusedRequest) as excinfo:
             sf.limits()
         assert body(excinfo.value)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
-        clock.now += 60.0
+        clock.advance(60.0)
         sf.limits()
         assert used(sf) == 4
 
@@ -497,11 +488,11 @@ def test_every_api_version_listed_is_served(connect: Any, sessions: list[request
 
 
 def test_stats_max_in_window_is_exact(connect: Any) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1_000.0)
     with FakeSalesforce(clock=clock) as fake:
         sf = connect(fake)
         for offset in (0.0, 0.0, 0.5, 10.0, 10.2):
-            clock.now = 1_000.0 + offset
+            clock.set(1_000.0 + offset)
             sf.limits()
         sf.restful(
             "composite/batch",

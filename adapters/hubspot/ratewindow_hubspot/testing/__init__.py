@@ -19,7 +19,6 @@ Example::
 Run it standalone with ``python -m ratewindow_hubspot.testing --port 8089``.
 """
 
-from ._clock import ManualClock
 from ._data import (
     DEFAULT_ENGAGEMENT_COUNTS,
     DEFAULT_ENGAGEMENT_TOTAL,
@@ -42,7 +41,6 @@ __all__ = [
     "Dataset",
     "FakeHubSpot",
     "FakeStats",
-    "ManualClock",
     "RequestRecord",
     "TierPreset",
     "max_in_window",

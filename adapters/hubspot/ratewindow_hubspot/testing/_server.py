@@ -70,8 +70,9 @@ class FakeHubSpot:
         seed: seeds the generated data and the latency jitter.
         tokens: the accepted bearer tokens; ``None`` accepts any non-empty token.
         clock: seconds for the rolling windows and the request log (default
-            :func:`time.monotonic`); a :class:`~ratewindow_hubspot.testing.ManualClock` makes
-            timing tests exact.
+            :func:`time.monotonic`): any function returning seconds, e.g. a
+            ``ratewindow.testing.ManualClock``, which makes timing tests exact (give the same
+            clock to the client's limiters).
         wall_clock: Unix time in seconds, for the daily reset (default :func:`time.time`).
         dataset: the CRM data; default ``Dataset.generate(seed=seed)`` (3,067 engagements).
         search_counts_toward_window: also count searches toward the per-token window

@@ -8,6 +8,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ratewindow import Rate
+from ratewindow.analysis import analyse
+
 __all__ = ["FakeStats", "RequestRecord", "max_in_window", "token_fingerprint"]
 
 
@@ -24,24 +27,17 @@ def max_in_window(times: Iterable[float], window_seconds: float) -> int:
 
     A set of instants fits in some window ``[a, a + w)`` (equivalently ``(b - w, b]``, the
     window HubSpot's rolling limit uses) exactly when its latest and earliest instants are
-    less than ``w`` apart, so this is the largest count of instants whose spread is ``< w``.
-    Exact for any input order: sort, then one two-pointer pass, O(n log n) time.
+    less than ``w`` apart. Any input order; O(n log n) (``ratewindow.analysis.analyse``).
+
+    Raises:
+        ValueError: ``window_seconds`` is not positive.
 
     >>> max_in_window([0.0, 1.0, 2.0, 9.99, 10.0, 10.5, 20.0], 10.0)
     5
     >>> max_in_window([0.0, 10.0], 10.0)
     1
     """
-    if window_seconds <= 0:
-        raise ValueError("window_seconds must be > 0")
-    ordered = sorted(times)
-    best = 0
-    left = 0
-    for right, t in enumerate(ordered):
-        while t - ordered[left] >= window_seconds:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
+    return int(analyse(list(times), Rate(1, window_seconds)).most_in_window)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ratewindow import Rate
+from ratewindow.analysis import analyse
+
 __all__ = ["FakeSalesforceStats", "RequestRecord"]
 
 
@@ -126,25 +129,16 @@ class FakeSalesforceStats:
         ``seconds`` is in clock seconds (not scaled by ``time_scale``). With ``units=True`` the
         allocation units are summed instead of requests counted; ``counted_only=True`` ignores
         requests that did not count against the allocation.
+
+        Raises:
+            ValueError: ``seconds`` is not positive.
         """
-        if seconds <= 0:
-            raise ValueError("seconds must be positive")
+        window = Rate(1, seconds)  # validates; the limit is not used
         with self._lock:
-            events = sorted(
-                (record.arrival, record.units if units else 1)
-                for record in self._records
-                if not counted_only or record.units > 0
-            )
-        best = 0
-        running = 0
-        start = 0
-        for end in range(len(events)):
-            running += events[end][1]
-            while events[end][0] - events[start][0] >= seconds:
-                running -= events[start][1]
-                start += 1
-            best = max(best, running)
-        return best
+            chosen = [record for record in self._records if not counted_only or record.units > 0]
+        times = [record.arrival for record in chosen]
+        costs = [float(record.units) for record in chosen] if units else None
+        return int(analyse(times, window, costs).most_in_window)
 
     def reset(self) -> None:
         """Forget the request log and the concurrency high-water mark."""
