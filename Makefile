@@ -24,10 +24,13 @@ lint: $(STAMP)
 	$(PY) -m mypy --strict ratewindow
 	for a in $(ADAPTERS); do (cd $$a && $(PY) -m mypy --strict) || exit 1; done
 
-# One pytest run per test tree: each adapter keeps its own conftest and settings.
+# One pytest run per test tree: each adapter keeps its own conftest and settings. The examples
+# in the docstrings run too (--doctest-modules), so they stay true.
 test: lint
 	$(PY) -m pytest -q tests
-	for a in $(ADAPTERS); do (cd $$a && $(PY) -m pytest -q tests) || exit 1; done
+	$(PY) -m pytest -q --doctest-modules ratewindow
+	for a in $(ADAPTERS); do (cd $$a && $(PY) -m pytest -q tests \
+		&& $(PY) -m pytest -q --doctest-modules ratewindow_$$(basename $$a)) || exit 1; done
 
 BENCH    = .venv-bench
 BENCH_PY = $(abspath $(BENCH))/bin/python

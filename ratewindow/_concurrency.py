@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from ratewindow._clock import Clock, MonotonicClock
 from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
+from ratewindow._keyed import KeyedHandles
 from ratewindow._validate import check_count, check_positive
 from ratewindow.stores._memory import MemoryStore
 
@@ -129,6 +130,24 @@ class ConcurrencyLimit:
         self._clock = clock if clock is not None else MonotonicClock()
         key = f"concurrency:{name}"
         self._spec = Spec(CONCURRENCY, key, name, float(self.limit), self.lease, self._clock)
+        self._keyed: KeyedHandles[ConcurrencyLimit] | None = None  # built by the first for_key
+
+    def for_key(self, key: str | int) -> ConcurrencyLimit:
+        """The same cap for one key (a user, an account), apart from every other key's: named
+        ``f"{name}:{key}"``, on this limit's store and clock. As ``SlidingWindow.for_key``.
+
+        Raises:
+            TypeError: ``key`` is not a string or an int.
+            ValueError: ``key`` is an empty string.
+        """
+        keyed = self._keyed
+        if keyed is None:
+            keyed = self._keyed = KeyedHandles(self._keyed_copy)
+        return keyed.get(key)
+
+    def _keyed_copy(self, key: str) -> ConcurrencyLimit:
+        return ConcurrencyLimit(self.limit, lease=self.lease, name=f"{self.name}:{key}", store=self._store,
+                                clock=self._clock, poll=self.poll)
 
     def _try(self) -> tuple[Lease | None, float]:
         lease_id = uuid.uuid4().hex

@@ -57,6 +57,10 @@ class DailyQuota(_BaseLimiter):
         spec = Spec(DAILY, key, name, float(self.limit), 0.0, clock, self.calendar)
         self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
 
+    def _keyed_copy(self, key: str) -> DailyQuota:
+        return DailyQuota(self.limit, tz=self.calendar.tz_name, reset_time=self.calendar.reset_time,
+                          name=f"{self.name}:{key}", store=self._store, clock=self._clock)
+
     def resets_at(self) -> float:
         """Unix time (seconds) of the next reset."""
         return self.calendar.period(self._clock.now())[1]

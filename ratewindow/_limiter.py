@@ -12,11 +12,13 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 from ratewindow._clock import Clock
 from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
+from ratewindow._keyed import KeyedHandles
 from ratewindow.stores._protocol import Store
 
 __all__ = ["Limiter", "Observer", "Reservation"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+L = TypeVar("L", bound="_BaseLimiter")
 Stamp = tuple[tuple[float, float], ...]
 
 
@@ -141,6 +143,7 @@ class _BaseLimiter:
         self._max_cost = max_cost
         self._int_cost = int_cost
         self._observers: tuple[Observer, ...] = ()
+        self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
         self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
 
@@ -273,6 +276,40 @@ class _BaseLimiter:
     def reset(self) -> None:
         """Forget every grant and pause recorded for this limiter in its store."""
         self._store.reset(self._specs)
+
+    # -- one limit per key ------------------------------------------------------------------
+    def for_key(self: L, key: str | int) -> L:
+        """The same limits for one key (a user, a customer account, an endpoint), kept apart
+        from every other key's.
+
+        The limiter returned is named ``f"{name}:{key}"`` and lives on this limiter's store and
+        clock, so every process sharing the store shares each key's budget, and asking again for
+        the same key gives the same budget. A composite keys each member the same way, so on
+        Redis Cluster members that share a hash tag still do. Observers are not carried over:
+        ``observe`` the keyed limiter to watch it.
+
+        Each key used has its own state in the store: in a ``MemoryStore`` about 400 bytes per
+        key for the store's lifetime; Redis keys expire, and SQLite deletes the rows, of idle keys.
+
+        Raises:
+            TypeError: ``key`` is not a string or an int.
+            ValueError: ``key`` is an empty string.
+
+        >>> from ratewindow import SlidingWindow
+        >>> per_user = SlidingWindow(2, 60.0, name="api")
+        >>> per_user.for_key("alice").try_acquire(2), per_user.for_key("bob").try_acquire()
+        (True, True)
+        >>> per_user.for_key("alice").try_acquire(), per_user.for_key("alice").name
+        (False, 'api:alice')
+        """
+        keyed = self._keyed
+        if keyed is None:  # two threads may both build one: one is kept, and both work
+            keyed = self._keyed = KeyedHandles(self._keyed_copy)
+        return cast(L, keyed.get(key))
+
+    def _keyed_copy(self: L, key: str) -> L:
+        """A new limiter like this one, named ``f"{name}:{key}"``, on the same store and clock."""
+        raise NotImplementedError  # pragma: no cover - every limiter class defines it
 
     # -- sugar ------------------------------------------------------------------------------
     def __enter__(self) -> _BaseLimiter:

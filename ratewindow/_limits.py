@@ -64,5 +64,8 @@ class Limits(_BaseLimiter):
             any(m._int_cost for m in self.limiters),
         )
 
+    def _keyed_copy(self, key: str) -> Limits:
+        return Limits(*(member._keyed_copy(key) for member in self.limiters), name=f"{self.name}:{key}")
+
     def __repr__(self) -> str:
         return f"Limits({', '.join(repr(m) for m in self.limiters)})"

@@ -59,6 +59,10 @@ class SlidingWindow(_BaseLimiter):
         spec = Spec(WINDOW, f"window:{name}:{span!r}", name, float(self.limit), span, clock)
         self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
 
+    def _keyed_copy(self, key: str) -> SlidingWindow:
+        return SlidingWindow(self.limit, self.window, name=f"{self.name}:{key}", store=self._store,
+                             clock=self._clock, margin=self.margin)
+
     @classmethod
     def from_rate(cls, rate: Rate | str, **kwargs: object) -> SlidingWindow:
         """Build from a ``Rate`` or a string such as ``"190/10s"``; keyword arguments as the constructor."""

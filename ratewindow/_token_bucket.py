@@ -52,6 +52,10 @@ class TokenBucket(_BaseLimiter):
         assert spec.kind == BUCKET
         self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.capacity, False)
 
+    def _keyed_copy(self, key: str) -> TokenBucket:
+        return TokenBucket(self.rate, self.capacity, name=f"{self.name}:{key}", store=self._store,
+                           clock=self._clock)
+
     def __repr__(self) -> str:
         return (
             f"TokenBucket(rate={self.rate!r}, capacity={self.capacity!r}, "

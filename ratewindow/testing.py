@@ -210,6 +210,35 @@ class StoreContract:
         assert both.try_acquire(2)
         assert quota.available() == 0
 
+    def test_keys_are_apart_and_shared_by_name(self) -> None:
+        clock, store = self._setup(start=_NY_SPRING_MIDNIGHT)
+        template = Limits(SlidingWindow(3, 10.0, name="tenant", store=store, clock=clock),
+                          DailyQuota(4, tz="America/New_York", name="tenant", store=store, clock=clock))
+        alice = template.for_key("alice")
+        assert alice.try_acquire(3) and not alice.try_acquire()
+        assert template.for_key("bob").try_acquire(3)  # another key: its own budget
+        assert template.try_acquire(3)  # and the template's own is apart from every key's
+        twin = Limits(SlidingWindow(3, 10.0, name="tenant", store=store, clock=clock),
+                      DailyQuota(4, tz="America/New_York", name="tenant", store=store, clock=clock))
+        assert not twin.for_key("alice").try_acquire()  # same names, same store: same budget
+        assert twin.for_key("alice").wait_time() == 10.0
+        clock.advance(10.0)
+        assert not alice.try_acquire(2)  # the window has room; alice's daily quota (1 left) not
+        assert alice.try_acquire(1) and template.for_key("bob").try_acquire(1)
+        assert alice.available() == 0 and template.for_key(7).available() == 3
+
+    def test_concurrency_keys_are_apart(self) -> None:
+        clock, store = self._setup()
+        per_org = ConcurrencyLimit(1, lease=60.0, name="orgs", store=store, clock=clock)  # type: ignore[arg-type]
+        held = per_org.for_key("acme").try_hold()
+        assert held is not None
+        assert per_org.for_key("acme").try_hold() is None
+        other = per_org.for_key("globex").try_hold()
+        assert other is not None
+        held.release()
+        other.release()
+        assert per_org.for_key("acme").in_use() == 0
+
     def test_pause_is_shared(self) -> None:
         clock, store = self._setup()
         a = SlidingWindow(100, 10.0, name="p", store=store, clock=clock)
