@@ -147,8 +147,28 @@ def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: 
     return 1 if report.violations else 0
 
 
+def _versions() -> str:
+    """ratewindow's version, then the installed adapters, SDKs and store clients (for bug reports)."""
+    from importlib import metadata
+
+    from ratewindow import __version__
+
+    lines = [f"ratewindow {__version__}"]
+    for dist in ("ratewindow-hubspot", "hubspot-api-client", "ratewindow-salesforce", "simple-salesforce",
+                 "redis"):
+        try:
+            lines.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    lines.append(f"Python {sys.version.split()[0]}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ratewindow", description="Exact rate limits for API pipelines.")
+    parser = argparse.ArgumentParser(prog="ratewindow", description="Exact rate limits for API pipelines.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # --version lines
+    parser.add_argument("--version", action="version", version=_versions(),
+                        help="show the versions of ratewindow, its adapters and clients, and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a demonstration on loopback (no network, no credentials)")
     demo.add_argument("workload", nargs="?", default="hubspot", choices=["hubspot", "salesforce", "core"],

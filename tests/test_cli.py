@@ -75,6 +75,19 @@ def test_check_reads_stdin() -> None:
 
 
 @pytest.mark.realtime
+def test_version_names_ratewindow_its_adapters_and_python() -> None:
+    from importlib import metadata
+
+    import ratewindow
+
+    result = run("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"ratewindow {ratewindow.__version__}"
+    assert f"ratewindow-hubspot {metadata.version('ratewindow-hubspot')}" in lines  # installed by make test
+    assert lines[-1] == f"Python {sys.version.split()[0]}"
+
+
 def test_core_demo_runs_and_reports_no_violation() -> None:
     result = run("demo", "core")
     assert result.returncode == 0, result.stdout + result.stderr
