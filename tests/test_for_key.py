@@ -6,7 +6,9 @@ with its own store; real processes sharing a SQLite file share each key's budget
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from ratewindow import (
     SlidingWindow,
     SQLiteStore,
     TokenBucket,
+    _core,
 )
 from ratewindow._keyed import KEYED_HANDLES
 from ratewindow.testing import ManualClock
@@ -151,3 +154,47 @@ def test_processes_share_each_keys_budget_through_sqlite(tmp_path: Path) -> None
         assert proc.exitcode == 0
     for key in keys:  # 18 tries per key across the processes; exactly the limit granted
         assert sum(result[key] for result in results) == 4
+
+
+@pytest.mark.parametrize("build", ["constructor", "for_key"])
+def test_threads_that_first_use_a_name_together_share_one_budget(
+    build: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: two limiters of one name built at the same moment on a fresh MemoryStore
+    could each get a state of their own, and together grant twice the limit.
+
+    The real store runs; only the creation of a new state is made to wait until both threads
+    are creating one, so that the race happens every round instead of once in a hundred.
+    """
+    real_new_state = _core.new_state
+    both: list[threading.Barrier] = []
+
+    def new_state_when_both_are_here(kind: str) -> Any:
+        if both:  # the other thread may have found the state made already: then go on alone
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both[0].wait(timeout=1.0)
+        return real_new_state(kind)
+
+    monkeypatch.setattr(_core, "new_state", new_state_when_both_are_here)
+    for _ in range(20):
+        both.clear()
+        store = MemoryStore()
+        template = SlidingWindow(1, 60.0, name="t", store=store)
+        both.append(threading.Barrier(2))  # from here, new states wait for each other
+        grants: list[bool] = []
+
+        def take(store: MemoryStore = store, template: SlidingWindow = template,
+                 grants: list[bool] = grants) -> None:
+            if build == "constructor":
+                limiter = SlidingWindow(1, 60.0, name="t:k", store=store)
+            else:
+                limiter = template.for_key("k")
+            grants.append(limiter.try_acquire())
+
+        threads = [threading.Thread(target=take) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert grants.count(True) == 1, grants
+        assert not SlidingWindow(1, 60.0, name="t:k", store=store).try_acquire()  # one state, seen by all

@@ -36,7 +36,9 @@ class MemoryStore:
     def _state(self, spec: Spec) -> State:
         state = self._states.get(spec.key)
         if state is None:
-            state = self._states[spec.key] = _core.new_state(spec.kind)
+            # setdefault, one atomic step: bind_try runs without the lock, and two limiters of the
+            # same name built at once must end up on one state (not each on its own).
+            state = self._states.setdefault(spec.key, _core.new_state(spec.kind))
         return state
 
     def _states_of(self, specs: Sequence[Spec]) -> list[State]:
