@@ -8,6 +8,7 @@ reason; under ``CI=true`` they fail instead.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,19 @@ import pytest
 from _redis_server import RedisCluster, RedisServer, in_ci, redis_server_binary
 
 __all__ = ["redis_missing"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _python_handles_ctrl_c() -> Iterator[None]:
+    """The Ctrl-C tests need Python's own SIGINT handler, but a job a shell starts in the
+    background inherits SIGINT ignored (then ``_thread.interrupt_main`` does nothing and the
+    executor leaves the ignored handler alone). Put Python's default back for the session."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
 
 
 def redis_missing(reason: str) -> None:

@@ -677,3 +677,26 @@ def test_async_connections_log_in_and_select_the_database(make_server: ServerFac
     with redis.Redis(port=server.port, password=secret, db=2) as db2, \
             redis.Redis(port=server.port, password=secret, db=0) as db0:
         assert db2.exists("db2:{pw}:window:pw:10.0") and not db0.keys("db2:*")
+
+
+def test_aclose_leaves_nothing_for_the_loop_to_finish(redis_url: str, prefix: str,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """On a loop the application runs and closes itself (no asyncio.run), ``aclose`` finishes
+    the loop's connections there and then: nothing is left scheduled that the closed loop would
+    drop ("Task was destroyed but it is pending", "coroutine ... was never awaited")."""
+    store = RedisStore(redis_url, prefix=prefix)
+    window = SlidingWindow(5, 1.0, name="closing", store=store)
+    loop = asyncio.new_event_loop()
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.ERROR, logger="asyncio"):
+        warnings.simplefilter("always")
+        try:
+            assert loop.run_until_complete(window.acquire_async()) == 0.0
+            loop.run_until_complete(store.aclose())
+            gc.collect()
+        finally:
+            loop.close()
+        del loop
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    assert window.try_acquire()  # the store works on, on new connections

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,7 @@ class SetClock:
 
 
 def _count(path: Path, sql: str, *args: object) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         return int(conn.execute(sql, args).fetchone()[0])
 
 
@@ -40,7 +43,7 @@ def test_file_is_wal_with_the_schema(tmp_path: Path) -> None:
     path = tmp_path / "limits.db"
     with SQLiteStore(path) as store:
         assert repr(store) == f"SQLiteStore({str(path)!r})"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -162,7 +165,7 @@ def test_unopenable_files(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="no-such-dir"):
         SQLiteStore(tmp_path / "no-such-dir" / "x.db")
     path = tmp_path / "future.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreUnavailable, match="schema version 99"):
         SQLiteStore(path)
@@ -223,3 +226,20 @@ def test_processes_opening_a_new_database_at_once_all_get_in(tmp_path: Path) -> 
     assert [p.exitcode for p in processes] == [0] * 8
     for path in paths:
         assert SlidingWindow(100, 60.0, name="open", store=SQLiteStore(path)).available() == 100 - 8
+
+
+def test_a_dropped_store_closes_its_connection(tmp_path: Path) -> None:
+    """A store dropped without ``close()`` closes its connection itself: SQLite then removes the
+    WAL files, and Python 3.13+ has no unclosed connection to warn about (ResourceWarning)."""
+    path = tmp_path / "dropped.db"
+    store = SQLiteStore(path)
+    window = SlidingWindow(2, 60.0, name="d", store=store)
+    assert window.try_acquire()
+    assert os.path.exists(f"{path}-wal")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del window, store
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
+    assert not os.path.exists(f"{path}-wal")  # the last connection closed
+    assert SlidingWindow(2, 60.0, name="d", store=SQLiteStore(path)).available() == 1

@@ -894,7 +894,9 @@ class RedisStore:
         """Close the connections this store opened, including the current event loop's."""
         entry = self._async.pop(asyncio.get_running_loop(), None)
         if entry is not None:
-            await _close_async(entry[0], entry[1])
+            # Finish the loop's closer (its finally closes the connections) rather than dropping it:
+            # a dropped one would be finalized by the loop later, maybe after the loop has closed.
+            await entry[2].aclose()
         self.close()
 
     def __enter__(self) -> RedisStore:

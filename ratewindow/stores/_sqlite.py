@@ -606,6 +606,14 @@ class SQLiteStore:
                 self._conn.close()
                 self._conn = None
 
+    def __del__(self) -> None:
+        # A store dropped without close(): close this process's connection now, as sqlite3 itself
+        # asks (Python 3.13 warns about a connection left to the garbage collector). A forked
+        # child never closes its parent's connection.
+        conn = getattr(self, "_conn", None)
+        if conn is not None and getattr(self, "_pid", -1) == os.getpid():
+            conn.close()
+
     def __enter__(self) -> SQLiteStore:
         return self
 
