@@ -21,7 +21,7 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
@@ -280,7 +280,7 @@ class RedisStore:
         self._bounds: dict[tuple[str, object], tuple[list[float], bytes]] = {}
         self._lock = threading.Lock()
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[AsyncRedis, _AsyncLane | None, object]
+            asyncio.AbstractEventLoop, tuple[AsyncRedis, _AsyncLane | None, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
         self._local: MemoryStore | None = None
         self._local_until = -math.inf
@@ -1071,7 +1071,7 @@ async def _close_async(client: AsyncRedis, lane: _AsyncLane | None) -> None:
         await client.aclose()
 
 
-async def _close_on_shutdown(client: AsyncRedis, lane: _AsyncLane | None) -> AsyncIterator[None]:
+async def _close_on_shutdown(client: AsyncRedis, lane: _AsyncLane | None) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
