@@ -15,7 +15,7 @@ The SQLite store runs this same code inside a transaction; the Redis Lua script 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Union
@@ -35,6 +35,7 @@ __all__ = [
     "WindowState",
     "available",
     "cancel",
+    "confirm",
     "decide",
     "new_state",
     "pause",
@@ -173,6 +174,66 @@ class WindowState:
                     return
             elif times[i] < at:
                 return
+
+    def find(self, at: float, cost: float) -> int:
+        """Index of a live entry recorded at ``at`` for ``cost``; -1 if none (entries of the same
+        time and cost are interchangeable)."""
+        times, cums = self.times, self.cums
+        i = bisect_left(times, at, self.head)
+        n = len(times)
+        while i < n and times[i] == at:
+            if cums[i] - (cums[i - 1] if i > self.head else self.base) == cost:
+                return i
+            i += 1
+        return -1
+
+    def confirm_wait(self, now: float, at: float, cost: float, limit: float, span: float) -> float:
+        """Seconds until the grant recorded at ``at`` may be confirmed at ``now`` (0.0: now).
+
+        It may when the units recorded at or before ``now`` within the last ``span`` seconds,
+        this grant's included, are at most ``limit`` (entries booked later are not counted: they
+        confirm in their turn). A grant that already expired from the log is counted as new.
+        """
+        if at > now:  # not due yet (another clock's reading): never earlier than booked
+            return at - now
+        self.prune(now, span)
+        times, cums, head = self.times, self.cums, self.head
+        j = bisect_right(times, now, head)
+        in_window = (cums[j - 1] if j > head else self.base) - self.base
+        if self.find(at, cost) < 0:
+            in_window += cost
+        wait = self.hold - now
+        if in_window > limit:  # wait until enough of the oldest units expire
+            k = bisect_left(cums, self.base + (in_window - limit), head, j)
+            free = times[k] + span - now
+            if free > wait:
+                wait = free
+        return wait if wait > 0 else 0.0
+
+    def confirm(self, now: float, at: float, cost: float) -> None:
+        """Move the grant recorded at ``at`` to ``now``, when its caller actually starts (after
+        ``confirm_wait`` said 0.0); a grant that expired from the log is recorded anew."""
+        times, cums, head = self.times, self.cums, self.head
+        j = bisect_right(times, now, head)
+        i = self.find(at, cost)
+        if i < 0:  # recorded anew at now: the later entries' cumulative costs grow by cost
+            before = cums[j - 1] if j > head else self.base
+            times.insert(j, now)
+            cums.insert(j, before + cost)
+            for k in range(j + 1, len(cums)):
+                cums[k] += cost
+            self.total += cost
+            return
+        if i == j - 1:  # nothing recorded between: move in place
+            times[i] = now
+            return
+        # entries i+1 .. j-1 move down one place, each cumulative cost less cost; ours goes last
+        del times[i]
+        del cums[i]
+        for k in range(i, j - 1):
+            cums[k] -= cost
+        times.insert(j - 1, now)
+        cums.insert(j - 1, (cums[j - 2] if j - 2 >= head else self.base) + cost)
 
     def used(self, now: float, span: float) -> float:
         self.prune(now, span)
@@ -381,6 +442,31 @@ def cancel(
             state.tat = aux if state.tat == booked else state.tat - cost * spec.span
         elif type(state) is DailyState and state.start == aux:
             state.count -= cost
+
+
+def confirm(
+    specs: Sequence[Spec],
+    states: Sequence[State],
+    nows: Sequence[float],
+    cost: float,
+    stamp: tuple[tuple[float, float], ...],
+) -> float:
+    """Confirm a grant when its caller resumes: 0.0 if every window member allows its units to
+    count from now (they are moved there), else the seconds to wait before confirming again
+    (nothing is changed). Buckets and daily quotas have nothing to confirm.
+    """
+    wait = 0.0
+    for spec, state, now, (at, _) in zip(specs, states, nows, stamp):
+        if isinstance(state, WindowState):
+            member = state.confirm_wait(now, at, cost, spec.limit, spec.span)
+            if member > wait:
+                wait = member
+    if wait > 0:
+        return wait
+    for state, now, (at, _) in zip(states, nows, stamp):
+        if isinstance(state, WindowState):
+            state.confirm(now, at, cost)
+    return 0.0
 
 
 def pause(states: Sequence[State], until: Sequence[float]) -> None:

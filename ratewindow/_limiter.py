@@ -77,6 +77,13 @@ class Limiter(Protocol):
 class Reservation:
     """A grant booked at the earliest time it fits: use it after ``delay`` seconds, or cancel it.
 
+    A booked grant counts from its booked time, but the API's server counts a request from when
+    it starts, and a thread or task resumes later than booked (the scheduler, the GIL, an event
+    loop busy with other tasks). So a reservation is *confirmed* when its caller resumes
+    (``wait``, ``confirm``): its units then count from that moment, and if callers that resumed
+    late meanwhile still fill the window, it waits for them to expire first. ``acquire`` and
+    ``acquire_async`` do the same, so what the server sees never exceeds the limit.
+
     >>> from ratewindow import SlidingWindow
     >>> from ratewindow.testing import ManualClock
     >>> limiter = SlidingWindow(1, 10.0, clock=ManualClock())
@@ -84,7 +91,7 @@ class Reservation:
     (0.0, 10.0)
     """
 
-    __slots__ = ("_cancelled", "_limiter", "_ready_at", "_stamp", "cost", "delay")
+    __slots__ = ("_cancelled", "_confirmed", "_limiter", "_ready_at", "_stamp", "cost", "delay")
 
     def __init__(self, limiter: _BaseLimiter, cost: float, delay: float, stamp: Stamp | None) -> None:
         #: Units booked.
@@ -95,30 +102,110 @@ class Reservation:
         self._stamp = stamp
         self._ready_at = limiter._clock.now() + delay
         self._cancelled = False
+        # A grant for now counts from the decision, which its caller follows at once.
+        self._confirmed = delay <= 0 or stamp is None
 
     def remaining(self) -> float:
         """Seconds left until the reservation may be used (0.0 once it may)."""
         return max(0.0, self._ready_at - self._limiter._clock.now())
 
+    def _check(self) -> float:
+        if self._cancelled:
+            raise RuntimeError("this reservation was cancelled")
+        return self.remaining()
+
+    def confirm(self) -> float:
+        """Take the booked units now, as the caller starts using them (one store round trip).
+
+        Returns 0.0 when they are the caller's from now on: start the request right away. Else
+        the seconds to wait before calling again: the booked time has not come (``remaining()``),
+        or callers that resumed late still fill the window, or the limiter was paused.
+
+        Raises:
+            RuntimeError: the reservation was cancelled.
+            StoreUnavailable: a shared store could not be reached.
+        """
+        if self._confirmed:
+            return 0.0
+        left = self._check()
+        if left > 0:
+            return left
+        limiter = self._limiter
+        assert self._stamp is not None
+        wait = limiter._store.confirm(limiter._specs, self.cost, self._stamp)
+        if wait <= 0:
+            self._confirmed = True
+            return 0.0
+        return wait
+
+    async def confirm_async(self) -> float:
+        """``confirm`` without blocking the event loop. Raises as ``confirm``."""
+        if self._confirmed:
+            return 0.0
+        left = self._check()
+        if left > 0:
+            return left
+        limiter = self._limiter
+        assert self._stamp is not None
+        wait = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamp)
+        if wait <= 0:
+            self._confirmed = True
+            return 0.0
+        return wait
+
     def wait(self) -> float:
-        """Sleep until the reservation may be used; returns the seconds slept."""
-        left = self.remaining()
-        self._limiter._clock.sleep(left)
-        return left
+        """Sleep until the reservation may be used and confirm it (see ``confirm``); returns the
+        seconds slept. Start the request as soon as it returns.
+
+        Raises:
+            RuntimeError: the reservation was cancelled.
+            StoreUnavailable: a shared store could not be reached.
+        """
+        slept = 0.0
+        while True:
+            left = self.confirm()
+            if left <= 0:
+                return slept
+            self._limiter._clock.sleep(left)
+            slept += left
+
+    async def wait_async(self) -> float:
+        """``wait`` without blocking the event loop. Raises as ``wait``."""
+        slept = 0.0
+        while True:
+            left = await self.confirm_async()
+            if left <= 0:
+                return slept
+            await self._limiter._clock.asleep(left)
+            slept += left
 
     def cancel(self) -> bool:
         """Give the booked units back if they are still unused; True if anything was given back.
 
         Restores the limiter's state exactly when no later booking was made on top of this one.
+        A reservation is unused until it is confirmed (``wait``, ``confirm``).
         """
-        if self._cancelled or self._stamp is None or self.remaining() <= 0:
+        if self._cancelled or self._confirmed or self._stamp is None:
             return False
         self._cancelled = True
         self._limiter._store.cancel(self._limiter._specs, self.cost, self._stamp)
         return True
 
+    async def cancel_async(self) -> bool:
+        """``cancel`` without blocking the event loop."""
+        if self._cancelled or self._confirmed or self._stamp is None:
+            return False
+        self._cancelled = True
+        await self._limiter._store.cancel_async(self._limiter._specs, self.cost, self._stamp)
+        return True
+
     def __repr__(self) -> str:
-        state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}"
+        if self._cancelled:
+            state = "cancelled"
+        elif self._confirmed and self.delay > 0:
+            state = "confirmed"
+        else:
+            state = f"delay={self.delay:.6g}"
         return f"Reservation(cost={self.cost!r}, {state}, limiter={self._limiter.name!r})"
 
 
@@ -200,47 +287,70 @@ class _BaseLimiter:
             observer.on_acquire(self.name, cost, granted, waited)
 
     def acquire(self, cost: int = 1, timeout: float | None = None) -> float:
-        """Take ``cost`` units, sleeping once for the exact wait; returns the seconds waited.
+        """Take ``cost`` units, waiting as long as needed; returns the seconds waited.
 
         Waiters are served first come, first served: the grant is booked at once at the earliest
-        time it fits, then the caller sleeps until then (no polling).
+        time it fits, the caller sleeps until then (no polling), and on waking confirms it (see
+        ``Reservation``): the units count from when the caller actually resumes, so callers that
+        wake late never crowd more than the limit into one window at the server. When late
+        callers still fill the window, the caller sleeps until they expire and confirms again.
 
         Raises:
             AcquireTimeout: the wait would exceed ``timeout`` seconds; nothing was recorded, and
                 ``retry_after`` says how long the wait was.
         """
         units = self._cost(cost)
-        grant = self._store.acquire(self._specs, units, self._timeout(timeout))
+        limit = self._timeout(timeout)
+        grant = self._store.acquire(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
-        if grant.delay > 0:
-            try:
-                self._clock.sleep(grant.delay)
-            except BaseException:
-                if grant.stamp is not None:
-                    self._store.cancel(self._specs, units, grant.stamp)
-                raise
-        return grant.delay
+        if grant.delay <= 0 or grant.stamp is None:
+            return 0.0
+        booking = Reservation(self, units, grant.delay, grant.stamp)
+        waited = grant.delay
+        try:
+            self._clock.sleep(grant.delay)
+            while True:
+                more = booking.confirm()
+                if more <= 0:
+                    return waited
+                if limit is not None and waited + more > limit:
+                    raise AcquireTimeout(waited + more, self.name)
+                self._clock.sleep(more)
+                waited += more
+        except BaseException:
+            booking.cancel()
+            raise
 
     async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
         """``acquire`` for asyncio: never blocks the event loop. A cancelled task gives its
         booking back. Raises as ``acquire``."""
         units = self._cost(cost)
-        grant = await self._store.acquire_async(self._specs, units, self._timeout(timeout))
+        limit = self._timeout(timeout)
+        grant = await self._store.acquire_async(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
-        if grant.delay > 0:
-            try:
-                await self._clock.asleep(grant.delay)
-            except BaseException:
-                if grant.stamp is not None:
-                    await asyncio.shield(self._store.cancel_async(self._specs, units, grant.stamp))
-                raise
-        return grant.delay
+        if grant.delay <= 0 or grant.stamp is None:
+            return 0.0
+        booking = Reservation(self, units, grant.delay, grant.stamp)
+        waited = grant.delay
+        try:
+            await self._clock.asleep(grant.delay)
+            while True:
+                more = await booking.confirm_async()
+                if more <= 0:
+                    return waited
+                if limit is not None and waited + more > limit:
+                    raise AcquireTimeout(waited + more, self.name)
+                await self._clock.asleep(more)
+                waited += more
+        except BaseException:
+            await asyncio.shield(booking.cancel_async())
+            raise
 
     def wait_time(self, cost: int = 1) -> float:
         """Exact seconds until ``cost`` units could be granted; 0.0 if now. Records nothing."""

@@ -16,17 +16,23 @@ own, subclass it in a pytest module and say how to build the store::
 from __future__ import annotations
 
 import asyncio
+import heapq
+import random
 import threading
+from collections.abc import Callable
 
+from ratewindow._analysis import analyse
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._daily_quota import DailyQuota
 from ratewindow._errors import AcquireTimeout
+from ratewindow._limiter import Reservation, _BaseLimiter
 from ratewindow._limits import Limits
+from ratewindow._rate import Rate
 from ratewindow._sliding_window import SlidingWindow
 from ratewindow._token_bucket import TokenBucket
 from ratewindow.stores._protocol import Store
 
-__all__ = ["ManualClock", "StoreContract"]
+__all__ = ["ManualClock", "StoreContract", "late_callers"]
 
 
 class ManualClock:
@@ -90,6 +96,74 @@ class ManualClock:
         return f"ManualClock(now={self._now!r})"
 
 
+def late_callers(
+    limiter: _BaseLimiter,
+    clock: ManualClock,
+    rng: random.Random,
+    *,
+    callers: int = 6,
+    requests: int = 8,
+    lateness: Callable[[random.Random], float] | None = None,
+    cancel_share: float = 0.1,
+    cost: Callable[[random.Random], int] | None = None,
+) -> list[tuple[float, int]]:
+    """Callers that wake late, simulated on ``clock``: the times (and costs) they start requests.
+
+    Each of ``callers`` makes ``requests`` requests one after another: it books with ``reserve()``,
+    "sleeps" until the booking and wakes ``lateness(rng)`` seconds late (default: 0 to 50 ms,
+    sometimes 0.3 s), then confirms; a confirmation that says wait sleeps that long (and wakes
+    late again). A share of waking callers cancel instead. A caller's request starts when its
+    grant is immediate or confirmed; it then works 0-20 ms before booking again. Events run in
+    time order on the one clock, as threads would resume; returns ``[(start, cost), ...]``.
+    """
+    late = lateness or (lambda r: r.choice((0.0, r.uniform(0, 0.05), r.uniform(0, 0.3))))
+    weigh = cost or (lambda r: 1)
+    starts: list[tuple[float, int]] = []
+    events: list[tuple[float, int, int, int, Reservation | None]] = []
+    seq = 0
+    t0 = clock.now()
+    for caller in range(callers):
+        events.append((t0 + rng.uniform(0, 0.05), seq, caller, requests, None))
+        seq += 1
+    heapq.heapify(events)
+    while events:
+        at, _, caller, left, booking = heapq.heappop(events)
+        if at > clock.now():
+            clock.set(at)
+        now = clock.now()
+        if booking is None:  # book the next request
+            units = weigh(rng)
+            booking = limiter.reserve(units)
+            if booking.delay > 0:
+                heapq.heappush(events, (now + booking.delay + late(rng), seq, caller, left, booking))
+                seq += 1
+                continue
+        elif rng.random() < cancel_share:  # woke up and gave up: the booking goes back
+            booking.cancel()
+            if left > 1:
+                heapq.heappush(events, (now + rng.uniform(0, 0.02), seq, caller, left - 1, None))
+                seq += 1
+            continue
+        else:
+            wait = booking.confirm()
+            if wait > 0:
+                heapq.heappush(events, (now + wait + late(rng), seq, caller, left, booking))
+                seq += 1
+                continue
+        starts.append((now, int(booking.cost)))
+        if left > 1:
+            heapq.heappush(events, (now + rng.uniform(0, 0.02), seq, caller, left - 1, None))
+            seq += 1
+    return starts
+
+
+def _most_started(starts: list[tuple[float, int]], limit: int, window: float) -> float:
+    if not starts:
+        return 0.0
+    starts = sorted(starts)
+    return analyse([t for t, _ in starts], Rate(limit, window), [float(c) for _, c in starts]).most_in_window
+
+
 # 2026-03-08 is a 23-hour day in New York; its local midnight is 05:00 UTC.
 _NY_SPRING_MIDNIGHT = 1772946000.0
 
@@ -116,6 +190,65 @@ class StoreContract:
         assert not limiter.try_acquire()
         clock.advance(0.001)
         assert limiter.try_acquire()
+
+    def test_late_callers_never_crowd_a_window(self) -> None:
+        """What the API's server sees: callers that resume late (scheduler, GIL, a busy event loop)
+        and confirm their grants never put more than the limit into any window of start times."""
+        for seed in range(6):
+            rng = random.Random(seed)
+            clock, store = self._setup()
+            window = SlidingWindow(4, 1.0, name=f"late-{seed}", store=store, clock=clock)
+            starts = late_callers(window, clock, rng, cost=lambda r: r.choice((1, 1, 2)))
+            assert _most_started(starts, 4, 1.0) <= 4, (seed, sorted(starts))
+            assert sum(c for _, c in starts) > 0
+            # A composite: both windows hold at the start times.
+            clock, store = self._setup()
+            both = Limits(SlidingWindow(3, 0.5, name=f"a-{seed}", store=store, clock=clock),
+                          SlidingWindow(5, 2.0, name=f"b-{seed}", store=store, clock=clock))
+            starts = late_callers(both, clock, rng)
+            assert _most_started(starts, 3, 0.5) <= 3 and _most_started(starts, 5, 2.0) <= 5, seed
+
+    def test_confirm_moves_a_late_grant_to_when_it_starts(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(1, 10.0, name="c", store=store, clock=clock)
+        assert limiter.try_acquire()
+        first = limiter.reserve()
+        second = limiter.reserve()
+        assert (first.delay, second.delay) == (10.0, 20.0)
+        assert first.confirm() == 10.0  # not due yet: nothing changes
+        clock.advance(10.25)  # the first caller wakes 0.25 s late and starts now
+        assert first.confirm() == 0.0 and first.confirm() == 0.0
+        assert not first.cancel()  # confirmed units are used
+        clock.advance(9.75)  # the second was booked for now, but the first started 0.25 s late
+        assert second.confirm() == 0.25
+        clock.advance(0.25)
+        assert second.confirm() == 0.0
+        # A grant that expired before its caller came back is counted anew when it starts.
+        third = limiter.reserve()
+        clock.advance(third.delay + 25.0)
+        assert third.confirm() == 0.0 and limiter.available() == 0
+        # Cancelled while late: the units go back, and confirming is an error.
+        late = limiter.reserve()
+        clock.advance(late.delay + 1.0)
+        assert late.cancel()
+        try:
+            late.confirm()
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("confirm() after cancel() should raise RuntimeError")
+        assert limiter.available() == 1
+
+    def test_confirm_waits_out_a_pause(self) -> None:
+        clock, store = self._setup()
+        limiter = SlidingWindow(1, 1.0, name="p", store=store, clock=clock)
+        assert limiter.try_acquire()
+        booking = limiter.reserve()
+        limiter.pause(5.0)  # a 429 arrived while the caller slept
+        clock.advance(1.0)
+        assert booking.confirm() == 4.0
+        clock.advance(4.0)
+        assert booking.confirm() == 0.0
 
     def test_window_weights_and_wait_time(self) -> None:
         clock, store = self._setup()

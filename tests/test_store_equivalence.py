@@ -82,6 +82,7 @@ operations = st.lists(
         st.tuples(st.just("acquire"), costs, timeouts),
         st.tuples(st.just("reserve"), costs),
         st.tuples(st.just("cancel"), st.integers(0, 7)),
+        st.tuples(st.just("confirm"), st.integers(0, 7)),
         st.tuples(st.just("advance"), ticks),
         st.tuples(st.just("advance"), hours),
         st.tuples(st.just("pause"), ticks),
@@ -135,7 +136,7 @@ class World:
             return self._apply(op)
         except AcquireTimeout as exc:
             return ("AcquireTimeout", exc.retry_after)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RuntimeError) as exc:
             return (type(exc).__name__, str(exc))
 
     def _apply(self, op: tuple[Any, ...]) -> Any:
@@ -161,6 +162,10 @@ class World:
             if not self.reservations:
                 return None
             return self.reservations[op[1] % len(self.reservations)].cancel()
+        if name == "confirm":  # a booked caller resumes (perhaps late) and confirms its grant
+            if not self.reservations:
+                return None
+            return self.reservations[op[1] % len(self.reservations)].confirm()
         if name == "advance":
             return self.clock.advance(op[1])
         if name == "pause":

@@ -60,6 +60,16 @@ class MemoryStore:
         with self._lock:
             _core.cancel(specs, self._states_of(specs), cost, stamp)
 
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
+        with self._lock:
+            nows = [spec.clock.now() for spec in specs]
+            return _core.confirm(specs, self._states_of(specs), nows, cost, stamp)
+
+    async def confirm_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> float:
+        return self.confirm(specs, cost, stamp)  # the lock is held for microseconds only
+
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         with self._lock:
             _core.pause(self._states_of(specs), [spec.clock.now() + seconds for spec in specs])
@@ -168,6 +178,19 @@ class MemoryGroup:
             _core.cancel(specs, self._states_of(specs), cost, stamp)
         finally:
             self._unlock_all()
+
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
+        self._lock_all()
+        try:
+            nows = [spec.clock.now() for spec in specs]
+            return _core.confirm(specs, self._states_of(specs), nows, cost, stamp)
+        finally:
+            self._unlock_all()
+
+    async def confirm_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> float:
+        return self.confirm(specs, cost, stamp)
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         for spec in specs:

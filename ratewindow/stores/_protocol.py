@@ -38,6 +38,19 @@ class Store(Protocol):
         """Undo a grant that ``acquire`` recorded and that has not been used yet."""
         ...
 
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
+        """Confirm a grant that ``acquire`` booked ahead, when its caller resumes to use it.
+
+        Returns 0.0 when the grant's units now count from the store's current time (they moved
+        there: what the API's server sees is when the caller starts, not when it was booked), or
+        the seconds to wait before confirming again, when grants confirmed meanwhile by callers
+        that resumed late still fill the window (nothing is changed then).
+
+        Raises:
+            StoreUnavailable: a shared store could not be reached.
+        """
+        ...
+
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now (shared by every user)."""
         ...
@@ -62,4 +75,10 @@ class Store(Protocol):
         self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
     ) -> None:
         """``cancel`` without blocking the event loop."""
+        ...
+
+    async def confirm_async(
+        self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
+    ) -> float:
+        """``confirm`` without blocking the event loop."""
         ...

@@ -766,6 +766,46 @@ class RedisStore:
         if not self._cancel_local(specs, cost, stamp):
             await self._arun(b"c", specs, cost, None, stamp)
 
+    def _confirm_locally(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float | None:
+        """Confirm locally if the local fallback made this grant; None if it did not."""
+        if self.on_unavailable != "local":
+            return None
+        with self._lock:
+            if stamp not in self._local_stamps:
+                return None
+        local = self._local_specs_of(specs, 0.0, StoreUnavailable(self._where))
+        return self._local_store().confirm(local, cost, stamp)
+
+    def _confirm_down(self, exc: StoreUnavailable) -> float:
+        if not self._fallback(exc):
+            raise exc
+        return 0.0  # the booking stands at its booked time, as it was made: nothing better is known
+
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+        """Confirm a booked grant as its caller resumes (see ``Store.confirm``); one script call.
+
+        Raises:
+            StoreUnavailable: as ``acquire``. With ``on_unavailable="local"`` a grant booked on
+                Redis is taken as confirmed at its booked time while Redis is unreachable.
+        """
+        local = self._confirm_locally(specs, cost, stamp)
+        if local is not None:
+            return local
+        try:
+            return max(0.0, self._run(b"k", specs, cost, None, stamp)[0])
+        except StoreUnavailable as exc:
+            return self._confirm_down(exc)
+
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+        """``confirm`` on ``redis.asyncio``. Raises as ``confirm``."""
+        local = self._confirm_locally(specs, cost, stamp)
+        if local is not None:
+            return local
+        try:
+            return max(0.0, (await self._arun(b"k", specs, cost, None, stamp))[0])
+        except StoreUnavailable as exc:
+            return self._confirm_down(exc)
+
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every client.
 

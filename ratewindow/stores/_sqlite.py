@@ -79,6 +79,8 @@ _FIND = "SELECT t FROM rw_log WHERE key = ? AND cum >= ? AND cum > ? ORDER BY cu
 _INSERT = "INSERT INTO rw_log (key, cum, t) VALUES (?, ?, ?)"
 _BELOW = "SELECT cum, t FROM rw_log WHERE key = ? AND cum < ? ORDER BY cum DESC LIMIT 64"
 _NEWEST = "SELECT t FROM rw_log WHERE key = ? ORDER BY cum DESC LIMIT 1"
+_UPTO = "SELECT cum FROM rw_log WHERE key = ? AND t <= ? AND cum > ? ORDER BY cum DESC LIMIT 1"
+_AT = "SELECT cum FROM rw_log WHERE key = ? AND t = ? AND cum > ? ORDER BY cum"
 
 
 class _SQLWindow(WindowState):
@@ -188,6 +190,62 @@ class _SQLWindow(WindowState):
             if not rows:
                 return
             upper = rows[-1][0]
+
+    def _upto(self, now: float, live_base: float) -> float:
+        """The cumulative cost of the newest live entry recorded at or before ``now``."""
+        row = self._conn.execute(_UPTO, (self._key, now, live_base)).fetchone()
+        return live_base if row is None else float(row[0])
+
+    def _find_cum(self, at: float, cost: float, live_base: float) -> float | None:
+        """The cumulative cost of a live entry recorded at ``at`` for ``cost``; None if none."""
+        conn, key = self._conn, self._key
+        for (cum,) in conn.execute(_AT, (key, at, live_base)).fetchall():
+            prev = conn.execute(_BELOW, (key, cum)).fetchone()
+            before = prev[0] if prev is not None and prev[0] > live_base else live_base
+            if cum - before == cost:
+                return float(cum)
+        return None
+
+    def confirm_wait(self, now: float, at: float, cost: float, limit: float, span: float) -> float:
+        if at > now:
+            return at - now
+        _, live_base = self._prune(now, span)
+        upto = self._upto(now, live_base)
+        in_window = upto - live_base
+        found = self._find_cum(at, cost, live_base)
+        if found is None or found > upto:
+            in_window += cost
+        wait = self.hold - now
+        if in_window > limit:
+            target = live_base + (in_window - limit)
+            row = self._conn.execute(_FIND, (self._key, target, live_base)).fetchone()
+            free = row[0] + span - now
+            if free > wait:
+                wait = free
+        return wait if wait > 0 else 0.0
+
+    def confirm(self, now: float, at: float, cost: float) -> None:
+        conn, key = self._conn, self._key
+        upto = self._upto(now, self.base)
+        found = self._find_cum(at, cost, self.base)
+        if found is None:  # recorded anew at now: later entries' cumulative costs grow by cost
+            conn.execute("UPDATE rw_log SET cum = -(cum + ?) WHERE key = ? AND cum > ?", (cost, key, upto))
+            conn.execute("UPDATE rw_log SET cum = -cum WHERE key = ? AND cum < 0", (key,))
+            conn.execute(_INSERT, (key, upto + cost, now))
+            self.total += cost
+            upto += cost
+        elif found == upto:
+            conn.execute("UPDATE rw_log SET t = ? WHERE key = ? AND cum = ?", (now, key, found))
+        else:  # the entries between move down one place, each cumulative cost less cost
+            conn.execute("DELETE FROM rw_log WHERE key = ? AND cum = ?", (key, found))
+            conn.execute(
+                "UPDATE rw_log SET cum = -(cum - ?) WHERE key = ? AND cum > ? AND cum <= ?",
+                (cost, key, found, upto),
+            )
+            conn.execute("UPDATE rw_log SET cum = -cum WHERE key = ? AND cum < 0", (key,))
+            conn.execute(_INSERT, (key, upto, now))
+        if upto == self.total:
+            self.last = now
 
     def used(self, now: float, span: float) -> float:
         return self.total - self._scan(now, span)[1]
@@ -488,6 +546,22 @@ class SQLiteStore:
 
         self._run(True, body)
 
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+        """Confirm a booked grant as its caller resumes (see ``Store.confirm``), in one transaction.
+
+        Raises:
+            StoreUnavailable: as ``acquire``.
+        """
+
+        def body(conn: sqlite3.Connection) -> float:
+            states, rows, seens = self._load(conn, specs, True)
+            nows = self._nows(seens)
+            wait = _core.confirm(specs, states, nows, cost, stamp)
+            self._save(conn, specs, states, rows, nows)
+            return wait
+
+        return self._run(True, body)
+
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every process.
 
@@ -552,6 +626,10 @@ class SQLiteStore:
     async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
         """``cancel`` in a worker thread. Raises as ``cancel``."""
         await asyncio.to_thread(self.cancel, specs, cost, stamp)
+
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+        """``confirm`` in a worker thread. Raises as ``confirm``."""
+        return await asyncio.to_thread(self.confirm, specs, cost, stamp)
 
     # -- lifecycle -------------------------------------------------------------------------------
     # -- leases (ConcurrencyLimit) ---------------------------------------------------------------

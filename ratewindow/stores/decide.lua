@@ -31,13 +31,14 @@
 -- ARGV[1], one string: op (one byte), then doubles now (-inf: the server's TIME), x (the cost;
 --   seconds for op 'p'), max_wait (+inf: none), min_ttl (the least key expiry, ms); then per
 --   member: kind (one byte: 'w', 'b' or 'd'), doubles limit and span, a uint16 count and that many
---   doubles (a daily member's consecutive local day starts around now); op 'c' only: then per
---   member its stamp, doubles at and aux.
--- ops: 'a' acquire, 'w' wait time (no write), 'c' cancel, 'p' pause, 'u' used (one member),
---      'v' available, 'r' reset.
+--   doubles (a daily member's consecutive local day starts around now); ops 'c' and 'k' only:
+--   then per member its stamp, doubles at and aux.
+-- ops: 'a' acquire, 'w' wait time (no write), 'c' cancel, 'k' confirm, 'p' pause, 'u' used (one
+--      member), 'v' available, 'r' reset.
 -- Returns one string of packed doubles: 'a'/'w' granted (1 or 0), delay, then at_i, aux_i per
 --   member when recorded; 'u'/'v' the value; 'c'/'p'/'r' 1; or -inf, t when a daily member needs
---   the period containing t, which was not passed: nothing was written, the caller retries with more.
+--   the period containing t, which was not passed: nothing was written, the caller retries with more;
+--   'k' the seconds to wait before confirming again (0: confirmed).
 
 local NEG_INF = -math.huge
 local call, sunpack, spack, sub = redis.call, struct.unpack, struct.pack, string.sub
@@ -429,8 +430,125 @@ local function unrecord(m, at, cost)
   return false
 end
 
+-- The first live record of a window (index >= loff, after prune) whose time is > t (with
+-- `after`) or >= t; n if none. Times never decrease along the log: a binary search.
+local function first_past(m, t, after)
+  local lo, hi = m.loff, m.n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local at = sunpack('<d', records(m, mid, mid))
+    if at < t or (after and at == t) then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+-- The cumulative cost up to and including live record i (the base before the first).
+local function cum_upto(m, i)
+  if i < m.loff then return m.lbase end
+  return (select(2, sunpack('<dd', records(m, i, i))))
+end
+
+-- WindowState.find: the live record recorded at `at` for `cost`, or -1.
+local function find(m, at, cost)
+  local i = first_past(m, at, false)
+  while i < m.n do
+    local t, cum = sunpack('<dd', records(m, i, i))
+    if t ~= at then return -1 end
+    if cum - cum_upto(m, i - 1) == cost then return i end
+    i = i + 1
+  end
+  return -1
+end
+
+-- _core.confirm: each window member's grant recorded at `at` moves to now, if the units recorded
+-- at or before now within the last span (this grant's included) fit the limit on every member;
+-- otherwise nothing is written and the reply is the seconds to wait (WindowState.confirm_wait).
+local function confirm()
+  local wait = 0
+  local plan = {}
+  for i = 1, n do
+    local m = members[i]
+    local at, aux
+    at, aux, pos = sunpack('<dd', blob, pos)
+    if m.kind == 'w' then
+      local t = m.now
+      local w
+      if at > t then
+        w = at - t
+      else
+        prune(m, t)
+        local j, k = m.loff, -1
+        if not m.empty then
+          j = first_past(m, t, true)
+          k = find(m, at, x)
+        end
+        local upto = cum_upto(m, j - 1)
+        local in_window = upto - m.lbase
+        if k < 0 then in_window = in_window + x end
+        w = m.hold - t
+        if in_window > m.limit then
+          local free = first_reaching(m, m.lbase + (in_window - m.limit)) + m.span - t
+          if free > w then w = free end
+        end
+        plan[i] = {j, k, upto}
+      end
+      if w > wait then wait = w end
+    end
+  end
+  if wait > 0 then return spack('<d', wait) end
+  for i = 1, n do
+    local m = members[i]
+    local p = plan[i]
+    if p then
+      local t = m.now
+      local j, k, upto = p[1], p[2], p[3]
+      local force = false
+      if k < 0 and m.empty then -- nothing live: a fresh log
+        call('SET', m.zkey, spack('<dd', t, m.total + x))
+        m.loff, m.n, m.lhead, m.last = 0, 1, t, t
+        m.total = m.total + x
+        force = true
+      elseif k < 0 then -- recorded anew at position j: the later records' cums grow by x
+        local parts = {spack('<dd', t, upto + x)}
+        if j < m.n then
+          local later = records(m, j, m.n - 1)
+          for r = 0, m.n - 1 - j do
+            local lt, lc = sunpack('<dd', later, 1 + REC * r)
+            parts[r + 2] = spack('<dd', lt, lc + x)
+          end
+        end
+        call('SETRANGE', m.zkey, j * REC, table.concat(parts))
+        m.n = m.n + 1
+        m.total = m.total + x
+        if j == m.n - 1 then m.last = t end
+        if j == m.loff then m.lhead = t end
+      else -- records k+1 .. j-1 move down one place, each cum less x; ours goes at j-1
+        local parts = {}
+        if k < j - 1 then
+          local between = records(m, k + 1, j - 1)
+          for r = 0, j - 2 - k do
+            local lt, lc = sunpack('<dd', between, 1 + REC * r)
+            parts[r + 1] = spack('<dd', lt, lc - x)
+          end
+        end
+        parts[#parts + 1] = spack('<dd', t, upto)
+        call('SETRANGE', m.zkey, k * REC, table.concat(parts))
+        if j - 1 == m.n - 1 then m.last = t end
+        if k == m.loff then m.lhead = sunpack('<d', records(m, k, k)) end
+      end
+      m.base, m.head, m.off = m.lbase, m.lhead, m.loff
+      local moved, reply = extend(m, force)
+      if moved == nil then return reply end
+      save(m, moved)
+    end
+  end
+  return spack('<d', 0)
+end
+
 if op == 'u' or op == 'v' then
   return read(op)
+elseif op == 'k' then
+  return confirm()
 elseif op == 'p' then
   local renew = {}
   for i = 1, n do
