@@ -172,8 +172,8 @@ def design_b(url: str, items: list[tuple[str, str]]) -> dict[str, Any]:
     stats = ratewindow_hubspot.limiter_of(hs).stats
     NOTES.append(
         f"{workers} workers; adapter stats: {stats.requests} requests, 429s {dict(stats.rate_limited) or 0}, "
-        f"{stats.phantom_units} units yielded to jitter read as others' requests, {stats.late_units} held "
-        f"again for late wake-ups, {stats.permit_wait:.0f} s waited for permits (summed over threads)"
+        f"{stats.phantom_units} units yielded to jitter read as others' requests, "
+        f"{stats.permit_wait:.0f} s waited for permits (summed over threads)"
     )
     return {o.item[1]: o.value for o in outcomes}
 

@@ -286,12 +286,7 @@ class AsyncRateLimitedExecutor(_Engine):
             except Exception as exc:  # e.g. StoreUnavailable: the try failed before any call
                 failure: BaseException = exc
             else:
-                while True:
-                    started_now, call_start = self._telemetry.try_start(clock, attempts > 0)
-                    if started_now:
-                        break
-                    self._telemetry.add("permit_wait", call_start)
-                    await clock.asleep(call_start)
+                call_start = self._telemetry.start(clock, attempts > 0)
                 attempts += 1
                 state.in_call = True
                 try:

@@ -10,7 +10,17 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "MonotonicClock", "WallClock"]
+__all__ = ["GRACE", "Clock", "MonotonicClock", "WallClock", "grace_of"]
+
+#: Seconds a caller on a real clock may take, from a store's "go" to its request's start, and
+#: still count as starting then: each window unit is held this much longer than its window.
+GRACE = 0.01
+
+
+def grace_of(clock: object) -> float:
+    """The clock's ``grace`` attribute (seconds), or ``GRACE`` for a clock without one."""
+    value = getattr(clock, "grace", GRACE)
+    return float(value) if isinstance(value, (int, float)) and 0 <= value < 1 else GRACE
 
 
 @runtime_checkable
@@ -42,6 +52,10 @@ class MonotonicClock:
 
     __slots__ = ()
 
+    #: Seconds within which a caller is taken to start its request once a store said "go" (see
+    #: ``SlidingWindow``): a caller whose answer came back later confirms its grant again.
+    grace = GRACE
+
     #: Current ``time.monotonic()`` in seconds (the C function itself: no Python frame per call).
     now = staticmethod(time.monotonic)
 
@@ -60,6 +74,9 @@ class WallClock:
     """``time.time()``: Unix time in seconds. The default for daily quotas (calendar days)."""
 
     __slots__ = ()
+
+    #: As ``MonotonicClock.grace``.
+    grace = GRACE
 
     #: Current Unix time in seconds (``time.time`` itself).
     now = staticmethod(time.time)

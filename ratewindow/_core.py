@@ -227,12 +227,14 @@ class WindowState:
         if i == j - 1:  # nothing recorded between: move in place
             times[i] = now
             return
-        # entries i+1 .. j-1 move down one place, each cumulative cost less cost; ours goes last
+        # entries i+1 .. j-1 move down one place and ours goes last
         del times[i]
-        del cums[i]
-        for k in range(i, j - 1):
-            cums[k] -= cost
         times.insert(j - 1, now)
+        if cums[j - 1] - cums[i] == cost * (j - 1 - i):
+            return  # they all cost what ours does: every cumulative cost stays as it is
+        del cums[i]
+        for k in range(i, j - 1):  # each of them counts cost less before it
+            cums[k] -= cost
         cums.insert(j - 1, (cums[j - 2] if j - 2 >= head else self.base) + cost)
 
     def used(self, now: float, span: float) -> float:
@@ -450,10 +452,11 @@ def confirm(
     nows: Sequence[float],
     cost: float,
     stamp: tuple[tuple[float, float], ...],
-) -> float:
-    """Confirm a grant when its caller resumes: 0.0 if every window member allows its units to
-    count from now (they are moved there), else the seconds to wait before confirming again
-    (nothing is changed). Buckets and daily quotas have nothing to confirm.
+) -> Grant:
+    """Confirm a grant when its caller resumes. Granted (delay 0.0, with the new stamp) if every
+    window member allows its units to count from now: they are moved there. Otherwise not granted,
+    ``delay`` the seconds to wait before confirming again, and nothing is changed. Buckets and
+    daily quotas have nothing to confirm.
     """
     wait = 0.0
     for spec, state, now, (at, _) in zip(specs, states, nows, stamp):
@@ -462,11 +465,14 @@ def confirm(
             if member > wait:
                 wait = member
     if wait > 0:
-        return wait
-    for state, now, (at, _) in zip(states, nows, stamp):
+        return Grant(False, wait, None)
+    moved = []
+    for state, now, (at, aux) in zip(states, nows, stamp):
         if isinstance(state, WindowState):
             state.confirm(now, at, cost)
-    return 0.0
+            at = now
+        moved.append((at, aux))
+    return Grant(True, 0.0, tuple(moved))
 
 
 def pause(states: Sequence[State], until: Sequence[float]) -> None:

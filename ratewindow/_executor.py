@@ -12,8 +12,10 @@ How it is built, for the reader of this module:
 - A permit is taken with ``limiter.reserve()`` and waited for here, not with
   ``limiter.acquire(timeout=max_wait)``: ``acquire`` sleeps inside the limiter, where Ctrl-C
   could not cut a 60 s wait short. A booking further away than ``max_wait`` is cancelled at once
-  (nothing stays recorded), and so is one whose wait is cut short by a stop. After the wait, a
-  pause begun meanwhile (a 429 seen by another worker) is waited out and a fresh permit taken.
+  (nothing stays recorded), and so is one whose wait is cut short by a stop. The booking is
+  confirmed as the call starts (``Reservation.confirm``): its unit counts from the real start, so
+  a worker that woke late never crowds a window at the server. After the wait, a pause begun
+  meanwhile (a 429 seen by another worker) is waited out and a fresh permit taken.
 - ``_Engine`` holds what the threaded and the asyncio executors share: the failure decisions,
   the shared pause, the circuit breaker, worker sizing, statistics, journal and progress bar.
 """
@@ -99,11 +101,6 @@ def windows_of(limiter: Limiter | None) -> list[float]:
     return sorted({m.window for m in _members(limiter) if isinstance(m, SlidingWindow)})
 
 
-def spacings_of(limiter: Limiter | None) -> list[tuple[int, float]]:
-    """(limit, seconds each unit is held) of the limiter's sliding windows."""
-    return sorted({(m.limit, m.window + m.margin) for m in _members(limiter) if isinstance(m, SlidingWindow)})
-
-
 def default_clock(limiter: Limiter | None) -> Clock:
     """The limiter's own clock (so reservations and sleeps agree), else ``MonotonicClock()``."""
     if isinstance(limiter, _BaseLimiter):
@@ -131,36 +128,10 @@ class _Peak:
             self.peak = len(starts)
 
 
-class _StartGuard:
-    """At most ``limit`` call starts in any ``span`` seconds, by the executor's clock.
-
-    The limiter spaces the grants exactly, but a thread can start its call late (a slow wake-up
-    on a busy machine) while the calls granted one window later start on time: the starts would
-    crowd into one window although the grants did not. Holding starts to the limiter's own rule
-    stops that; a late start shifts later starts by at most the largest lateness, not more.
-    """
-
-    __slots__ = ("limit", "span", "starts")
-
-    def __init__(self, limit: int, span: float) -> None:
-        self.limit = limit
-        self.span = span
-        self.starts: deque[float] = deque()
-
-    def wait(self, now: float) -> float:
-        """Seconds until a start at ``now`` would keep the rule (0.0: now)."""
-        starts = self.starts
-        while starts and starts[0] + self.span <= now:
-            starts.popleft()
-        if len(starts) < self.limit:
-            return 0.0
-        return starts[-self.limit] + self.span - now
-
-
 class _Telemetry:
     """Counters shared by workers and dispatch loops; one lock, held for microseconds."""
 
-    def __init__(self, windows: list[float], spacings: list[tuple[int, float]]) -> None:
+    def __init__(self, windows: list[float]) -> None:
         self.lock = threading.Lock()
         self.succeeded = 0
         self.failed = 0
@@ -175,27 +146,18 @@ class _Telemetry:
         self._active = 0
         self._active_since = 0.0
         self._peaks = [_Peak(w) for w in windows]
-        self._guards = [_StartGuard(limit, span) for limit, span in spacings]
 
-    def try_start(self, clock: Clock, retry: bool) -> tuple[bool, float]:
-        """Record a call start now if the start guards allow: (True, start time). Otherwise
-        (False, seconds to wait first). The time is read under the lock, so the recorded starts
-        are in order."""
+    def start(self, clock: Clock, retry: bool) -> float:
+        """Count a call starting now; returns the start time (read under the lock, so the
+        recorded starts are in order)."""
         with self.lock:
             now = clock.now()
-            wait = 0.0
-            for guard in self._guards:
-                wait = max(wait, guard.wait(now))
-            if wait > 0:
-                return False, wait
             self.calls += 1
             if retry:
                 self.retries += 1
-            for guard in self._guards:
-                guard.starts.append(now)
             for peak in self._peaks:
                 peak.add(now)
-            return True, now
+            return now
 
     def add(self, name: str, amount: float = 1) -> None:
         with self.lock:
@@ -429,7 +391,7 @@ class _Engine:
         self._rng = random.Random()
         self._lock = threading.Lock()
         self._hold_until = -math.inf  # executor clock: no call starts before this (shared pause)
-        self._telemetry = _Telemetry(windows_of(limiter), spacings_of(limiter))
+        self._telemetry = _Telemetry(windows_of(limiter))
         self._sizer = _Sizer(size, rate_of(limiter), self._cap, self._noun)
 
     @property
@@ -881,12 +843,14 @@ class RateLimitedExecutor(_Engine):
             if booking.delay > self.max_wait:
                 booking.cancel()
                 raise AcquireTimeout(booking.delay, limiter.name)
-            left = booking.remaining()
-            while left > 0:
-                if self._sleep(batch, left):
-                    booking.cancel()
-                    return None
-                left = booking.remaining()
+            try:  # sleep until the booking, then confirm it as the call starts (see Reservation)
+                while (left := booking.confirm()) > 0:
+                    if self._sleep(batch, left):
+                        booking.cancel()
+                        return None
+            except BaseException:
+                booking.cancel()
+                raise
             if self._hold_until <= clock.now():
                 break
             # A pause began while we waited for this booking: wait it out and take a fresh permit
@@ -918,13 +882,7 @@ class RateLimitedExecutor(_Engine):
             except Exception as exc:  # e.g. StoreUnavailable: the try failed before any call
                 failure: BaseException = exc
             else:
-                while True:
-                    started_now, call_start = self._telemetry.try_start(clock, attempts > 0)
-                    if started_now:
-                        break
-                    self._telemetry.add("permit_wait", call_start)
-                    if self._sleep(batch, call_start):
-                        return STOPPED, None
+                call_start = self._telemetry.start(clock, attempts > 0)
                 attempts += 1
                 try:
                     value = batch.func(item)

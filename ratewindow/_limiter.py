@@ -9,8 +9,8 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
-from ratewindow._clock import Clock
-from ratewindow._core import Spec
+from ratewindow._clock import Clock, grace_of
+from ratewindow._core import WINDOW, Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
 from ratewindow.stores._protocol import Store
@@ -20,6 +20,9 @@ __all__ = ["Limiter", "Observer", "Reservation"]
 F = TypeVar("F", bound=Callable[..., Any])
 L = TypeVar("L", bound="_BaseLimiter")
 Stamp = tuple[tuple[float, float], ...]
+#: Confirmations of one grant in a row whose answers came back later than the grace; past them
+#: the grant stands (a machine that slow is one ``margin`` is for).
+_CONFIRMS = 4
 
 
 @runtime_checkable
@@ -91,19 +94,23 @@ class Reservation:
     (0.0, 10.0)
     """
 
-    __slots__ = ("_cancelled", "_confirmed", "_limiter", "_ready_at", "_stamp", "cost", "delay")
+    __slots__ = ("_asked", "_cancelled", "_confirmed", "_limiter", "_needs", "_ready_at", "_stamp", "cost",
+                 "delay")
 
-    def __init__(self, limiter: _BaseLimiter, cost: float, delay: float, stamp: Stamp | None) -> None:
+    def __init__(self, limiter: _BaseLimiter, cost: float, delay: float, stamp: Stamp | None,
+                 asked: float | None = None) -> None:
         #: Units booked.
         self.cost = cost
         #: Seconds from the booking until the units may be used.
         self.delay = delay
         self._limiter = limiter
         self._stamp = stamp
-        self._ready_at = limiter._clock.now() + delay
+        now = limiter._clock.now()
+        self._ready_at = now + delay
+        self._asked = now if asked is None else asked  # when the booking was asked for
         self._cancelled = False
-        # A grant for now counts from the decision, which its caller follows at once.
-        self._confirmed = delay <= 0 or stamp is None
+        self._confirmed = False  # the units are the caller's: confirmed, or due when nothing to confirm
+        self._needs = stamp is not None and limiter._confirms  # a window member: confirm when used
 
     def remaining(self) -> float:
         """Seconds left until the reservation may be used (0.0 once it may)."""
@@ -114,44 +121,79 @@ class Reservation:
             raise RuntimeError("this reservation was cancelled")
         return self.remaining()
 
+    def _on_time(self, now: float) -> bool:
+        """A grant for the moment of the booking, used within the clock's grace of asking for it:
+        the decision itself confirmed it (no booking was ahead, so it counted every unit that
+        can count at the start)."""
+        if self.delay <= 0 and now - self._asked <= self._limiter._grace:
+            self._confirmed = True
+            return True
+        return False
+
     def confirm(self) -> float:
-        """Take the booked units now, as the caller starts using them (one store round trip).
+        """Take the booked units now, as the caller starts using them (a store round trip).
 
         Returns 0.0 when they are the caller's from now on: start the request right away. Else
         the seconds to wait before calling again: the booked time has not come (``remaining()``),
-        or callers that resumed late still fill the window, or the limiter was paused.
+        or callers that resumed late still fill the window, or the limiter was paused. An answer
+        that comes back later than the clock's grace (a busy machine) is confirmed again, so the
+        units count from within the grace of the request's start.
 
         Raises:
             RuntimeError: the reservation was cancelled.
             StoreUnavailable: a shared store could not be reached.
         """
-        if self._confirmed:
-            return 0.0
         left = self._check()
-        if left > 0:
+        if left > 0 or self._confirmed:
             return left
-        limiter = self._limiter
-        assert self._stamp is not None
-        wait = limiter._store.confirm(limiter._specs, self.cost, self._stamp)
-        if wait <= 0:
+        if not self._needs:
             self._confirmed = True
             return 0.0
-        return wait
+        limiter = self._limiter
+        clock = limiter._clock
+        asked = clock.now()
+        if self._on_time(asked):
+            return 0.0
+        stamp = self._stamp
+        assert stamp is not None
+        for _ in range(_CONFIRMS):
+            grant = limiter._store.confirm(limiter._specs, self.cost, stamp)
+            if not grant.granted:
+                return grant.delay
+            stamp = self._stamp = grant.stamp or stamp  # where the units count from now
+            now = clock.now()
+            if now - asked <= limiter._grace:
+                break
+            asked = now
+        self._confirmed = True
+        return 0.0
 
     async def confirm_async(self) -> float:
         """``confirm`` without blocking the event loop. Raises as ``confirm``."""
-        if self._confirmed:
-            return 0.0
         left = self._check()
-        if left > 0:
+        if left > 0 or self._confirmed:
             return left
-        limiter = self._limiter
-        assert self._stamp is not None
-        wait = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamp)
-        if wait <= 0:
+        if not self._needs:
             self._confirmed = True
             return 0.0
-        return wait
+        limiter = self._limiter
+        clock = limiter._clock
+        asked = clock.now()
+        if self._on_time(asked):
+            return 0.0
+        stamp = self._stamp
+        assert stamp is not None
+        for _ in range(_CONFIRMS):
+            grant = await limiter._store.confirm_async(limiter._specs, self.cost, stamp)
+            if not grant.granted:
+                return grant.delay
+            stamp = self._stamp = grant.stamp or stamp  # where the units count from now
+            now = clock.now()
+            if now - asked <= limiter._grace:
+                break
+            asked = now
+        self._confirmed = True
+        return 0.0
 
     def wait(self) -> float:
         """Sleep until the reservation may be used and confirm it (see ``confirm``); returns the
@@ -179,24 +221,34 @@ class Reservation:
             await self._limiter._clock.asleep(left)
             slept += left
 
+    def _cancellable(self) -> Stamp | None:
+        """The stamp to give back with, if the units are still unused."""
+        if self._cancelled or self._confirmed or self._stamp is None:
+            return None
+        if not self._needs and self.remaining() <= 0:  # without a window, used once its time came
+            return None
+        return self._stamp
+
     def cancel(self) -> bool:
         """Give the booked units back if they are still unused; True if anything was given back.
 
         Restores the limiter's state exactly when no later booking was made on top of this one.
         A reservation is unused until it is confirmed (``wait``, ``confirm``).
         """
-        if self._cancelled or self._confirmed or self._stamp is None:
+        stamp = self._cancellable()
+        if stamp is None:
             return False
         self._cancelled = True
-        self._limiter._store.cancel(self._limiter._specs, self.cost, self._stamp)
+        self._limiter._store.cancel(self._limiter._specs, self.cost, stamp)
         return True
 
     async def cancel_async(self) -> bool:
         """``cancel`` without blocking the event loop."""
-        if self._cancelled or self._confirmed or self._stamp is None:
+        stamp = self._cancellable()
+        if stamp is None:
             return False
         self._cancelled = True
-        await self._limiter._store.cancel_async(self._limiter._specs, self.cost, self._stamp)
+        await self._limiter._store.cancel_async(self._limiter._specs, self.cost, stamp)
         return True
 
     def __repr__(self) -> str:
@@ -229,6 +281,10 @@ class _BaseLimiter:
         self._clock = clock
         self._max_cost = max_cost
         self._int_cost = int_cost
+        #: Seconds from a store's "go" within which a caller counts as starting then.
+        self._grace = grace_of(clock)
+        # Only a window's units count from when they are used; buckets and quotas need no confirming.
+        self._confirms = any(spec.kind == WINDOW for spec in self._specs)
         self._observers: tuple[Observer, ...] = ()
         self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
@@ -301,17 +357,19 @@ class _BaseLimiter:
         """
         units = self._cost(cost)
         limit = self._timeout(timeout)
+        asked = self._clock.now()
         grant = self._store.acquire(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
-        if grant.delay <= 0 or grant.stamp is None:
+        booking = Reservation(self, units, grant.delay, grant.stamp, asked)
+        if booking._on_time(booking._ready_at):
             return 0.0
-        booking = Reservation(self, units, grant.delay, grant.stamp)
         waited = grant.delay
         try:
-            self._clock.sleep(grant.delay)
+            if grant.delay > 0:
+                self._clock.sleep(grant.delay)
             while True:
                 more = booking.confirm()
                 if more <= 0:
@@ -329,17 +387,19 @@ class _BaseLimiter:
         booking back. Raises as ``acquire``."""
         units = self._cost(cost)
         limit = self._timeout(timeout)
+        asked = self._clock.now()
         grant = await self._store.acquire_async(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
             raise AcquireTimeout(grant.delay, self.name)
-        if grant.delay <= 0 or grant.stamp is None:
+        booking = Reservation(self, units, grant.delay, grant.stamp, asked)
+        if booking._on_time(booking._ready_at):
             return 0.0
-        booking = Reservation(self, units, grant.delay, grant.stamp)
         waited = grant.delay
         try:
-            await self._clock.asleep(grant.delay)
+            if grant.delay > 0:
+                await self._clock.asleep(grant.delay)
             while True:
                 more = await booking.confirm_async()
                 if more <= 0:

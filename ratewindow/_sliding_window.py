@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ratewindow._clock import Clock, MonotonicClock
+from ratewindow._clock import Clock, MonotonicClock, grace_of
 from ratewindow._core import WINDOW, Spec
 from ratewindow._limiter import _BaseLimiter
 from ratewindow._rate import Rate
@@ -55,8 +55,8 @@ class SlidingWindow(_BaseLimiter):
         #: Extra seconds each unit is held.
         self.margin = check_non_negative("margin", margin)
         clock = clock if clock is not None else MonotonicClock()
-        span = self.window + self.margin
-        spec = Spec(WINDOW, f"window:{name}:{span!r}", name, float(self.limit), span, clock)
+        held = self.window + self.margin  # names the state: limiters that hold units alike share it
+        spec = Spec(WINDOW, f"window:{name}:{held!r}", name, float(self.limit), held + grace_of(clock), clock)
         self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
 
     def _keyed_copy(self, key: str) -> SlidingWindow:

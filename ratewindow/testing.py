@@ -46,6 +46,9 @@ class ManualClock:
     102.5
     """
 
+    #: Sleeps end exactly on time here, so callers need no grace (see ``MonotonicClock.grace``).
+    grace = 0.0
+
     def __init__(self, start: float = 0.0) -> None:
         self._now = float(start)
         self._lock = threading.Lock()

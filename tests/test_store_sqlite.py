@@ -21,6 +21,8 @@ from ratewindow.testing import ManualClock
 class SetClock:
     """A clock we may set anywhere, backwards too (as a wall clock stepped back by NTP)."""
 
+    grace = 0.0  # its sleeps end exactly on time
+
     def __init__(self, now: float) -> None:
         self.value = now
 

@@ -60,14 +60,14 @@ class MemoryStore:
         with self._lock:
             _core.cancel(specs, self._states_of(specs), cost, stamp)
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> Grant:
         with self._lock:
             nows = [spec.clock.now() for spec in specs]
             return _core.confirm(specs, self._states_of(specs), nows, cost, stamp)
 
     async def confirm_async(
         self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
-    ) -> float:
+    ) -> Grant:
         return self.confirm(specs, cost, stamp)  # the lock is held for microseconds only
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
@@ -179,7 +179,7 @@ class MemoryGroup:
         finally:
             self._unlock_all()
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> Grant:
         self._lock_all()
         try:
             nows = [spec.clock.now() for spec in specs]
@@ -189,7 +189,7 @@ class MemoryGroup:
 
     async def confirm_async(
         self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
-    ) -> float:
+    ) -> Grant:
         return self.confirm(specs, cost, stamp)
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:

@@ -38,13 +38,14 @@ class Store(Protocol):
         """Undo a grant that ``acquire`` recorded and that has not been used yet."""
         ...
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> float:
-        """Confirm a grant that ``acquire`` booked ahead, when its caller resumes to use it.
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]) -> Grant:
+        """Confirm a grant that ``acquire`` recorded, when its caller resumes to use it.
 
-        Returns 0.0 when the grant's units now count from the store's current time (they moved
-        there: what the API's server sees is when the caller starts, not when it was booked), or
-        the seconds to wait before confirming again, when grants confirmed meanwhile by callers
-        that resumed late still fill the window (nothing is changed then).
+        Granted, with the grant's new stamp, when its units now count from the store's current
+        time (they moved there: what the API's server sees is when the caller starts, not when
+        it was booked). Not granted, ``delay`` the seconds to wait before confirming again, when
+        grants confirmed meanwhile by callers that resumed late still fill the window, or the
+        limiter is paused (nothing is changed then).
 
         Raises:
             StoreUnavailable: a shared store could not be reached.
@@ -79,6 +80,6 @@ class Store(Protocol):
 
     async def confirm_async(
         self, specs: Sequence[Spec], cost: float, stamp: tuple[tuple[float, float], ...]
-    ) -> float:
+    ) -> Grant:
         """``confirm`` without blocking the event loop."""
         ...

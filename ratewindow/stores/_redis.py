@@ -766,7 +766,7 @@ class RedisStore:
         if not self._cancel_local(specs, cost, stamp):
             await self._arun(b"c", specs, cost, None, stamp)
 
-    def _confirm_locally(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float | None:
+    def _confirm_locally(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant | None:
         """Confirm locally if the local fallback made this grant; None if it did not."""
         if self.on_unavailable != "local":
             return None
@@ -774,14 +774,19 @@ class RedisStore:
             if stamp not in self._local_stamps:
                 return None
         local = self._local_specs_of(specs, 0.0, StoreUnavailable(self._where))
-        return self._local_store().confirm(local, cost, stamp)
+        grant = self._local_store().confirm(local, cost, stamp)
+        if grant.stamp is not None:
+            with self._lock:
+                self._local_stamps.pop(stamp, None)
+                self._local_stamps[grant.stamp] = None
+        return grant
 
-    def _confirm_down(self, exc: StoreUnavailable) -> float:
+    def _confirm_down(self, exc: StoreUnavailable, stamp: Stamp) -> Grant:
         if not self._fallback(exc):
             raise exc
-        return 0.0  # the booking stands at its booked time, as it was made: nothing better is known
+        return Grant(True, 0.0, stamp)  # the booking stands as it was made: nothing better is known
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
         """Confirm a booked grant as its caller resumes (see ``Store.confirm``); one script call.
 
         Raises:
@@ -792,19 +797,19 @@ class RedisStore:
         if local is not None:
             return local
         try:
-            return max(0.0, self._run(b"k", specs, cost, None, stamp)[0])
+            return _grant(self._run(b"k", specs, cost, None, stamp))
         except StoreUnavailable as exc:
-            return self._confirm_down(exc)
+            return self._confirm_down(exc, stamp)
 
-    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
         """``confirm`` on ``redis.asyncio``. Raises as ``confirm``."""
         local = self._confirm_locally(specs, cost, stamp)
         if local is not None:
             return local
         try:
-            return max(0.0, (await self._arun(b"k", specs, cost, None, stamp))[0])
+            return _grant(await self._arun(b"k", specs, cost, None, stamp))
         except StoreUnavailable as exc:
-            return self._confirm_down(exc)
+            return self._confirm_down(exc, stamp)
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every client.

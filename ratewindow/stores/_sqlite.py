@@ -546,19 +546,19 @@ class SQLiteStore:
 
         self._run(True, body)
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
         """Confirm a booked grant as its caller resumes (see ``Store.confirm``), in one transaction.
 
         Raises:
             StoreUnavailable: as ``acquire``.
         """
 
-        def body(conn: sqlite3.Connection) -> float:
+        def body(conn: sqlite3.Connection) -> Grant:
             states, rows, seens = self._load(conn, specs, True)
             nows = self._nows(seens)
-            wait = _core.confirm(specs, states, nows, cost, stamp)
+            grant = _core.confirm(specs, states, nows, cost, stamp)
             self._save(conn, specs, states, rows, nows)
-            return wait
+            return grant
 
         return self._run(True, body)
 
@@ -627,7 +627,7 @@ class SQLiteStore:
         """``cancel`` in a worker thread. Raises as ``cancel``."""
         await asyncio.to_thread(self.cancel, specs, cost, stamp)
 
-    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> float:
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
         """``confirm`` in a worker thread. Raises as ``confirm``."""
         return await asyncio.to_thread(self.confirm, specs, cost, stamp)
 

@@ -38,7 +38,7 @@
 -- Returns one string of packed doubles: 'a'/'w' granted (1 or 0), delay, then at_i, aux_i per
 --   member when recorded; 'u'/'v' the value; 'c'/'p'/'r' 1; or -inf, t when a daily member needs
 --   the period containing t, which was not passed: nothing was written, the caller retries with more;
---   'k' the seconds to wait before confirming again (0: confirmed).
+--   'k' as 'a': granted (1, 0, then each member's new stamp) or not (0, seconds to wait).
 
 local NEG_INF = -math.huge
 local call, sunpack, spack, sub = redis.call, struct.unpack, struct.pack, string.sub
@@ -466,10 +466,12 @@ end
 local function confirm()
   local wait = 0
   local plan = {}
+  local stamps = {}
   for i = 1, n do
     local m = members[i]
     local at, aux
     at, aux, pos = sunpack('<dd', blob, pos)
+    stamps[i], stamps[i + n] = spack('<dd', at, aux), aux
     if m.kind == 'w' then
       local t = m.now
       local w
@@ -495,11 +497,14 @@ local function confirm()
       if w > wait then wait = w end
     end
   end
-  if wait > 0 then return spack('<d', wait) end
+  if wait > 0 then return spack('<dd', 0, wait) end
+  local parts = {spack('<dd', 1, 0)}
   for i = 1, n do
     local m = members[i]
     local p = plan[i]
+    parts[i + 1] = stamps[i]
     if p then
+      parts[i + 1] = spack('<dd', m.now, stamps[i + n])
       local t = m.now
       local j, k, upto = p[1], p[2], p[3]
       local force = false
@@ -542,7 +547,7 @@ local function confirm()
       save(m, moved)
     end
   end
-  return spack('<d', 0)
+  return table.concat(parts)
 end
 
 if op == 'u' or op == 'v' then

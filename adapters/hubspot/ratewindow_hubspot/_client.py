@@ -112,8 +112,6 @@ class ClientStats:
     phantom_units: int = 0
     #: Daily units taken on behalf of requests other clients made (header calibration).
     daily_units: int = 0
-    #: Window units held again because a thread woke later than its permit's booked time.
-    late_units: int = 0
     #: Times the limits were changed to what the headers showed (presets only).
     adoptions: int = 0
     #: ``X-HubSpot-RateLimit-Remaining`` of the latest response that had it.
@@ -226,7 +224,7 @@ class HubSpotLimiter:
         self._sends: deque[float] = deque()  # this process's non-search send times (self._clock)
         self._stats: dict[str, Any] = {
             "requests": 0, "search_requests": 0, "transport_errors": 0, "permit_wait": 0.0,
-            "adoptions": 0, "late_units": 0, "window_remaining": None, "daily_remaining": None,
+            "adoptions": 0, "window_remaining": None, "daily_remaining": None,
         }  # fmt: skip
         self._by_policy: dict[str, int] = {}
         self._daily_until = float("-inf")  # Unix time: HubSpot said the day's requests are spent
@@ -347,15 +345,13 @@ class HubSpotLimiter:
         limiter = limits.search if search else limits.account
         try:
             while True:
-                asked = clock.now()
                 try:
-                    waited = limiter.acquire(timeout=self._max_wait)
+                    limiter.acquire(timeout=self._max_wait)
                 except AcquireTimeout as exc:
                     raise self._refusal(limits, exc) from exc
                 now = clock.now()
                 hold = max(self._hold, self._search_hold) if search else self._hold
                 if hold <= now:
-                    self._held_late(limits, now - asked - waited)
                     break
                 # A 429 paused the limiter after this permit was booked: the server's window is
                 # full, so wait the pause out and take a fresh permit (the booked one stays spent,
@@ -378,18 +374,6 @@ class HubSpotLimiter:
                 while sends[0] + span <= now:
                     sends.popleft()
         return _Ticket(search, limits, sent, now)
-
-    def _held_late(self, limits: LimitSet, late: float) -> None:
-        """A thread that woke ``late`` seconds after its booked time (the GIL, a busy machine) sends
-        that much later than the local log says: the server holds its request until
-        ``booked + late + window`` while the log frees the unit at ``booked + window + margin``.
-        Past half the margin, hold one more unit for a window so the log never runs ahead of the
-        server."""
-        window = limits.window
-        if window is not None and late > max(window.margin / 2, 0.001):
-            window.reserve()
-            with self._lock:
-                self._stats["late_units"] += 1
 
     def _await_probe(self) -> None:
         """Until the first response shows what else spends the budget, send at most 10 % of the
