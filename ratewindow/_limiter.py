@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -183,15 +184,20 @@ class Reservation:
             return 0.0
         stamp = self._stamp
         assert stamp is not None
-        for _ in range(_CONFIRMS):
-            grant = await limiter._store.confirm_async(limiter._specs, self.cost, stamp)
-            if not grant.granted:
-                return grant.delay
-            stamp = self._stamp = grant.stamp or stamp  # where the units count from now
-            now = clock.now()
-            if now - asked <= limiter._grace:
-                break
-            asked = now
+        # One event loop runs its tasks one at a time: answers to many confirmations sent at once
+        # come back together and the last task resumes long after its answer was decided. One
+        # confirmation in flight per loop keeps each answer close to the start it allows.
+        async with limiter._confirm_lock():
+            asked = clock.now()
+            for _ in range(_CONFIRMS):
+                grant = await limiter._store.confirm_async(limiter._specs, self.cost, stamp)
+                if not grant.granted:
+                    return grant.delay
+                stamp = self._stamp = grant.stamp or stamp  # where the units count from now
+                now = clock.now()
+                if now - asked <= limiter._grace:
+                    break
+                asked = now
         self._confirmed = True
         return 0.0
 
@@ -287,8 +293,20 @@ class _BaseLimiter:
         self._confirms = any(spec.kind == WINDOW for spec in self._specs)
         self._observers: tuple[Observer, ...] = ()
         self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
+        # One confirmation in flight per event loop (see Reservation.confirm_async).
+        self._confirming: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
         self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
+
+    def _confirm_lock(self) -> asyncio.Lock:
+        """This event loop's lock for confirmations (an asyncio.Lock belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        lock = self._confirming.get(loop)
+        if lock is None:
+            lock = self._confirming.setdefault(loop, asyncio.Lock())
+        return lock
 
     def _cost(self, cost: object) -> float:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)):

@@ -279,6 +279,10 @@ class RedisStore:
         # Calendar periods sent to the script, per time zone and reset time: (starts, as text).
         self._bounds: dict[tuple[str, object], tuple[list[float], bytes]] = {}
         self._lock = threading.Lock()
+        self._loading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._script_loads = 0  # script loads made on the asyncio path, to load once per NOSCRIPT wave
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncRedis, _AsyncLane | None, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
@@ -552,6 +556,7 @@ class RedisStore:
         tries = _Tries(self, self._budget(op, max_wait), max_wait)
         while tries.next():
             argv = self._argv(op, members, x, tries.max_wait, stamp)
+            loads = self._script_loads
             try:
                 client, lane = await self._async_client()
                 if lane is not None:
@@ -562,10 +567,14 @@ class RedisStore:
             except self._noscript:
                 if not tries.reload():
                     raise
-                try:
-                    await client.script_load(self._script)
-                except self._transient as exc:
-                    raise self._unavailable(exc) from exc
+                # Many tasks meet NOSCRIPT at once (a restarted server): one loads, the rest retry.
+                async with self._loading_lock():
+                    if loads == self._script_loads:
+                        try:
+                            await client.script_load(self._script)
+                        except self._transient as exc:
+                            raise self._unavailable(exc) from exc
+                        self._script_loads += 1
                 continue
             except self._fatal as exc:
                 raise self._unavailable(exc) from exc
@@ -579,6 +588,14 @@ class RedisStore:
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
 
     # -- asyncio clients, one per event loop -------------------------------------------------
+    def _loading_lock(self) -> asyncio.Lock:
+        """This event loop's lock for reloading the script (an asyncio.Lock belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        lock = self._loading.get(loop)
+        if lock is None:
+            lock = self._loading.setdefault(loop, asyncio.Lock())
+        return lock
+
     async def _async_client(self) -> tuple[AsyncRedis, _AsyncLane | None]:
         """This event loop's client, and its direct path (None: use ``execute_command``)."""
         if self._user_async is not None:
@@ -1004,6 +1021,10 @@ class _Tries:
         return pause
 
 
+#: Connections one event loop's store-built lane opens at most; more callers queue for them.
+_LANE_CONNECTIONS = 32
+
+
 def _bulk(value: bytes) -> bytes:
     """``value`` as a RESP bulk string."""
     return b"$%d\r\n%s\r\n" % (len(value), value)
@@ -1068,13 +1089,15 @@ class _AsyncLane:
     connection with a half-read reply is never used again without reconnecting.
     """
 
-    __slots__ = ("_args", "_idle", "_pool", "_timeout")
+    __slots__ = ("_args", "_idle", "_pool", "_slots", "_timeout")
 
     def __init__(self, pool: Any, args: tuple[str, ...], timeout: float | None) -> None:
         self._pool = pool
         self._args = args
         self._timeout = timeout
         self._idle: list[Any] | None = None if timeout is None else []
+        # Thousands of tasks may call at once: beyond this many connections they queue for one.
+        self._slots = asyncio.Semaphore(_LANE_CONNECTIONS)
 
     async def send(self, command: bytes) -> Any:
         """Send one packed command and return its undecoded reply (redis-py's errors)."""
@@ -1086,21 +1109,22 @@ class _AsyncLane:
                 return await connection.read_response(disable_decoding=True)
             finally:
                 await self._pool.release(connection)
-        try:
-            connection = idle.pop()
-        except IndexError:
-            pool = self._pool
-            connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
-        try:
-            async with _async_timeout(self._timeout):
-                await connection.send_packed_command(command)
-                return await connection.read_response(disable_decoding=True)
-        except asyncio.TimeoutError:
-            from redis.exceptions import TimeoutError as RedisTimeout
+        async with self._slots:
+            try:
+                connection = idle.pop()
+            except IndexError:
+                pool = self._pool
+                connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+            try:
+                async with _async_timeout(self._timeout):
+                    await connection.send_packed_command(command)
+                    return await connection.read_response(disable_decoding=True)
+            except asyncio.TimeoutError:
+                from redis.exceptions import TimeoutError as RedisTimeout
 
-            raise RedisTimeout(f"no reply within {self._timeout} s") from None
-        finally:
-            idle.append(connection)
+                raise RedisTimeout(f"no reply within {self._timeout} s") from None
+            finally:
+                idle.append(connection)
 
     async def close(self) -> None:
         """Disconnect the idle connections this lane made."""
