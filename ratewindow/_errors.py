@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AcquireTimeout",
     "CircuitOpen",
+    "JournalError",
     "QuotaExhausted",
     "RateWindowError",
     "RetryLater",
@@ -112,3 +113,38 @@ class CircuitOpen(RateWindowError):
 
     def __str__(self) -> str:
         return f"not run: the circuit opened after {self.failures} consecutive failures"
+
+
+class JournalError(RateWindowError, TypeError):
+    """An item's value could not be written to an executor's journal.
+
+    The executor reports the item as failed with this error (its call did run), journals that
+    failure, and goes on with the other items; a rerun with the same journal runs the item again.
+    Also a ``TypeError``, which is what an unserialisable value raised before.
+
+    Attributes:
+        key: the item's journal key.
+        value_type: the name of the value's type.
+        reason: why it cannot be journaled; the underlying exception is the ``__cause__``.
+
+    >>> print(JournalError("eng-42", "Engagement", "a Engagement is not JSON-serialisable"))
+    ... # doctest: +ELLIPSIS
+    journal: the value for key 'eng-42' (Engagement) cannot be journaled: ... or run without a journal
+    """
+
+    def __init__(self, key: object, value_type: str, reason: str) -> None:
+        super().__init__(key, value_type, reason)
+        #: The item's journal key.
+        self.key = key
+        #: Name of the type of the value that could not be journaled.
+        self.value_type = value_type
+        #: Why it could not be journaled.
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"journal: the value for key {self.key!r} ({self.value_type}) cannot be journaled: "
+            f"{self.reason}; return plain data (dict, list, str, int, float, bool, None) or an object "
+            "with to_dict() (datetimes, dates, enums, sets and tuples are converted), "
+            "or run without a journal"
+        )

@@ -29,14 +29,15 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from operator import attrgetter
 from types import FrameType, TracebackType
 from typing import Any, Generic, TypeVar
 
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._daily_quota import DailyQuota
-from ratewindow._errors import AcquireTimeout, CircuitOpen, QuotaExhausted
-from ratewindow._journal import Journal, key_text
+from ratewindow._errors import AcquireTimeout, CircuitOpen, JournalError, QuotaExhausted
+from ratewindow._journal import Journal, key_text, short_repr
 from ratewindow._limiter import Limiter, _BaseLimiter
 from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
@@ -301,6 +302,8 @@ class _Batch(Generic[T, R]):
         self.stop = threading.Event()
         self.results: queue.SimpleQueue[tuple[str, Outcome[T, R] | None, object]] = queue.SimpleQueue()
         self.submitted = 0  # tasks handed to the pool (dispatch loop only)
+        self.keys: set[str] = set()  # journal keys of this batch's items so far (dispatch loop only)
+        self.repeated = 0  # items whose journal key an earlier item of the batch had
         self.reported = 0  # reports put on ``results`` (workers, under ``lock``)
         self._breaker = breaker
         self._consecutive = 0
@@ -521,6 +524,9 @@ class _Engine:
         finally:
             if batch.journal is not None:
                 batch.journal.close()
+                if batch.repeated > 1:
+                    _log.warning("executor: %d items of this batch had the journal key of an earlier item",
+                                 batch.repeated)
             self._telemetry.batch_ended(self._clock.now())
 
     def _key_of(self, batch: _Batch[T, Any], item: T) -> object:
@@ -528,11 +534,26 @@ class _Engine:
 
     def _resumed(self, batch: _Batch[T, R], done: dict[str, dict[str, Any]], index: int, item: T
                  ) -> tuple[object, Outcome[T, R] | None]:
-        """The item's journal key, and its outcome if an earlier run finished it."""
+        """The item's journal key, and its outcome if an earlier run finished it.
+
+        Items that share a key both run (or both resume, with the value journaled last): one
+        warning names the first such item, and ``_close`` counts them.
+        """
         if batch.journal is None:
             return None, None
         key = self._key_of(batch, item)
-        record = done.get(key_text(key))
+        text = key_text(key)
+        if text in batch.keys:
+            batch.repeated += 1
+            if batch.repeated == 1:
+                _log.warning(
+                    "executor: item %d has the same journal key as an earlier item: %s; both run, and a "
+                    "rerun resumes both with the value journaled last. Give each item its own key (key=...)",
+                    index, short_repr(key),
+                )
+        else:
+            batch.keys.add(text)
+        record = done.get(text)
         if record is None:
             return key, None
         attempts = record.get("attempts", 1)
@@ -544,16 +565,37 @@ class _Engine:
             True,
         )
 
-    def _record(self, batch: _Batch[Any, Any], kind: str, outcome: Outcome[Any, Any], key: object) -> None:
-        """Count an outcome, journal it (if it ran), and move the bar. Dispatch loop only."""
+    def _record(self, batch: _Batch[Any, Any], kind: str, outcome: Outcome[T, R], key: object
+                ) -> Outcome[T, R]:
+        """Journal an outcome (if it ran), count it, and move the bar. Dispatch loop only.
+
+        Returns the outcome to report: the same one, or, when the journal cannot hold its value,
+        a failure of the item with the ``JournalError`` (journaled as such).
+        """
         if kind in (OK, FAILED) and batch.journal is not None and not outcome.resumed:
-            batch.journal.append(key, outcome.error is None, outcome.value, outcome.error,
-                                 outcome.attempts, outcome.elapsed)
+            kind, outcome = self._journal(batch, kind, outcome, key)
         counter = "resumed" if outcome.resumed else _COUNTERS[kind]
         self._telemetry.add(counter)
         tel = self._telemetry
         batch.progress.update("resumed" if outcome.resumed else kind, tel.retries, tel.rate_limited,
                               self._paused_for())
+        return outcome
+
+    @staticmethod
+    def _journal(batch: _Batch[Any, Any], kind: str, outcome: Outcome[T, R], key: object
+                 ) -> tuple[str, Outcome[T, R]]:
+        journal = batch.journal
+        assert journal is not None
+        try:
+            journal.append(key, outcome.error is None, outcome.value, outcome.error, outcome.attempts,
+                           outcome.elapsed)
+        except JournalError as exc:  # this item fails; the batch and the other outcomes go on
+            _log.error("executor: item %d failed: %s", outcome.index, exc)
+            batch.item_failed(exc)
+            outcome = replace(outcome, value=None, error=exc)
+            journal.append(key, False, None, exc, outcome.attempts, outcome.elapsed)
+            return FAILED, outcome
+        return kind, outcome
 
     def _tick(self, batch: _Batch[Any, Any]) -> None:
         tel = self._telemetry
@@ -580,7 +622,11 @@ class RateLimitedExecutor(_Engine):
     items that succeeded before, returning their stored values: a run killed or interrupted
     resumes where it stopped. On Ctrl-C (``KeyboardInterrupt``) the executor stops dispatching,
     lets the calls in flight finish (press Ctrl-C again to stop waiting), flushes the journal and
-    re-raises.
+    re-raises. The journal is at-least-once: a process killed outright (``kill -9``, a crash)
+    cannot journal the calls it had in flight, so a rerun makes those calls again, at most
+    ``max_workers`` of them. Make calls that change something safe to repeat: send an idempotency
+    key derived from the item's journal key where the API takes one, upsert on an external id
+    instead of creating, or look for the record before creating it.
 
     Args:
         limiter: where permits come from (e.g. ``SlidingWindow(190, 10.0, margin=0.1)``, or a
@@ -645,14 +691,19 @@ class RateLimitedExecutor(_Engine):
             desc: label of the progress bar.
             key: the item's identity in the journal, JSON-serialisable (default: the item).
             journal: a JSON-lines file of finished items. Items whose key succeeded in an earlier
-                run are not run again; their outcome is ``resumed`` and its value is the stored
-                one, so values must be JSON-serialisable. Failed items are journaled too, and run
-                again on resume.
+                run are not run again; their outcome is ``resumed`` and its value is the
+                journaled one. Values are journaled as JSON after one conversion: an object with
+                ``to_dict()`` (an SDK model) becomes that dict, a ``datetime``, ``date`` or
+                ``time`` its ISO 8601 text, an ``Enum`` its value, a set or tuple a list. An item
+                whose value still cannot be journaled fails with ``JournalError`` (its call did
+                run; the error names the value's type); the other items go on. Failed items are
+                journaled too, and run again on resume. Items that share a key all run, with a
+                warning. At-least-once: see above.
 
         Raises:
             KeyboardInterrupt: re-raised after the calls in flight finished and were journaled.
-            TypeError: a journal key or value is not JSON-serialisable (raised after the calls
-                in flight finished).
+            TypeError: a journal key is not JSON-serialisable (raised after the calls in flight
+                finished).
             RuntimeError: the executor is closed.
             Exception: whatever iterating ``items`` or calling ``key`` raised.
         """
@@ -760,10 +811,10 @@ class RateLimitedExecutor(_Engine):
                             self._submit(batch, position, item, item_key)
                             in_flight += 1
                             continue
-                        outcome = Outcome(position, item, None, error)
-                        self._record(batch, NOT_RUN, outcome, item_key)
+                        outcome = self._record(batch, NOT_RUN, Outcome(position, item, None, error),
+                                               item_key)
                     else:
-                        self._record(batch, OK, outcome, item_key)
+                        outcome = self._record(batch, OK, outcome, item_key)
                     yield outcome
                 if in_flight == 0:
                     break
@@ -779,7 +830,7 @@ class RateLimitedExecutor(_Engine):
                     report = None
                     interrupts.check()
                     continue
-                self._record(batch, kind, outcome, item_key)
+                outcome = self._record(batch, kind, outcome, item_key)
                 report = None
                 yield outcome
         except BaseException as exc:
@@ -807,10 +858,7 @@ class RateLimitedExecutor(_Engine):
                 while pending:
                     kind, outcome, item_key = pending.pop()
                     if kind in (OK, FAILED) and outcome is not None:
-                        try:
-                            self._record(batch, kind, outcome, item_key)
-                        except TypeError as exc:  # a value the journal cannot hold; keep draining
-                            _log.error("executor: %s", exc)
+                        self._record(batch, kind, outcome, item_key)
                 with batch.lock:  # ``reported`` counts reports already put on the queue
                     outstanding = batch.submitted - batch.reported
                 try:
