@@ -9,6 +9,8 @@ import pickle
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ratewindow
 from ratewindow import (
@@ -146,6 +148,21 @@ def test_rate_parse_and_round_trip(text: str, limit: int, window: float, printed
     assert (rate.limit, rate.window) == (limit, window)
     assert str(rate) == printed
     assert Rate.parse(str(rate)) == rate
+
+
+windows = st.one_of(
+    st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e-05, 0.1 * 3, 1e16, 1.5e300, 5e-324, 7200.000000000001, 86400.0 * 7]),
+    st.integers(1, 10**6).map(float),
+    st.tuples(st.integers(1, 10**6), st.sampled_from([60.0, 3600.0, 86400.0])).map(lambda p: p[0] * p[1]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(limit=st.integers(1, 10**18), window=windows)
+def test_str_of_every_rate_parses_back_to_it(limit: int, window: float) -> None:
+    rate = Rate(limit, window)
+    assert Rate.parse(str(rate)) == rate, str(rate)
 
 
 def test_from_rate() -> None:
