@@ -8,7 +8,10 @@ How it is built, for the reader of this module:
   and the user's iterable is only ever touched by the caller's thread.
 - Worker threads (``_work``) take one permit per attempt, call the function, classify failures
   (``Retry``), sleep back-offs, and report one outcome per item. Their waits are interruptible
-  (a ``threading.Event``), so stopping never waits for a long permit or back-off.
+  (a ``threading.Event``), so stopping never waits for a long permit or back-off. Between tasks a
+  worker holds its executor only through a weak reference (as the standard library's
+  ``ThreadPoolExecutor`` does), so an executor dropped without ``close()`` is collected and its
+  workers end.
 - A permit is taken with ``limiter.reserve()`` and waited for here, not with
   ``limiter.acquire(timeout=max_wait)``: ``acquire`` sleeps inside the limiter, where Ctrl-C
   could not cut a 60 s wait short. A booking further away than ``max_wait`` is cancelled at once
@@ -27,6 +30,7 @@ import queue
 import random
 import signal
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -66,6 +70,7 @@ FAILED = "failed"
 NOT_RUN = "not_run"
 STOPPED = "stopped"  # the batch was stopped (Ctrl-C, generator closed): nothing to report
 _COUNTERS = {OK: "succeeded", FAILED: "failed", NOT_RUN: "not_run"}
+_TaskTuple = tuple["_Batch[Any, Any]", int, Any, object]  # (batch, index, item, journal key)
 
 
 # -- what the limiter tells us ------------------------------------------------------------------
@@ -673,7 +678,7 @@ class RateLimitedExecutor(_Engine):
     ) -> None:
         super().__init__(limiter, size=max_workers, retry=retry, progress=progress, clock=clock,
                          max_wait=max_wait, breaker=breaker)
-        self._tasks: queue.SimpleQueue[tuple[_Batch[Any, Any], int, Any, object] | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_TaskTuple | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._in_flight = 0  # tasks handed out and not yet reported, over all batches
         self._closed = False
@@ -774,8 +779,11 @@ class RateLimitedExecutor(_Engine):
             self._in_flight += 1
             grow = len(self._threads) < self._in_flight
             if grow:
-                thread = threading.Thread(target=self._work, name=f"ratewindow-worker-{len(self._threads)}",
-                                          daemon=True)
+                # The callback runs when the executor is collected (dropped without close()): it
+                # wakes this thread to end. One weak reference, and one wake-up, per thread.
+                ref = weakref.ref(self, _waker(self._tasks))
+                thread = threading.Thread(target=_work, args=(ref, self._tasks),
+                                          name=f"ratewindow-worker-{len(self._threads)}", daemon=True)
                 self._threads.append(thread)
         if grow:
             thread.start()
@@ -882,21 +890,17 @@ class RateLimitedExecutor(_Engine):
             raise
 
     # -- the workers ----------------------------------------------------------------------------
-    def _work(self) -> None:
-        tasks = self._tasks
-        while True:
-            task = tasks.get()
-            if task is None:
-                return
-            batch, index, item, item_key = task
-            try:
-                kind, outcome = self._process(batch, index, item)
-            except BaseException as exc:  # a bug of ours must not lose the item or hang the batch
-                _log.exception("executor: internal error on item %d", index)
-                kind, outcome = FAILED, Outcome(index, item, None, exc)
-            batch.results.put((kind, outcome, item_key))
-            with batch.lock:
-                batch.reported += 1
+    def _run(self, task: _TaskTuple) -> None:
+        """Run one task in a worker thread (``_work``) and report its outcome."""
+        batch, index, item, item_key = task
+        try:
+            kind, outcome = self._process(batch, index, item)
+        except BaseException as exc:  # a bug of ours must not lose the item or hang the batch
+            _log.exception("executor: internal error on item %d", index)
+            kind, outcome = FAILED, Outcome(index, item, None, exc)
+        batch.results.put((kind, outcome, item_key))
+        with batch.lock:
+            batch.reported += 1
 
     def _sleep(self, batch: _Batch[Any, Any], seconds: float) -> bool:
         """Wait ``seconds``; True if the batch was stopped meanwhile (the wait then ends early)."""
@@ -991,3 +995,31 @@ class RateLimitedExecutor(_Engine):
                 return kind, Outcome(index, item, None, failure, attempts, clock.now() - started)
             if action == "sleep" and self._sleep(batch, delay):
                 return STOPPED, None
+
+
+def _waker(tasks: queue.SimpleQueue[_TaskTuple | None]) -> Callable[[object], None]:
+    """A weak reference callback that wakes one worker waiting on ``tasks``, to end it."""
+
+    def wake(_: object) -> None:
+        tasks.put(None)
+
+    return wake
+
+
+def _work(executor_ref: weakref.ref[RateLimitedExecutor], tasks: queue.SimpleQueue[_TaskTuple | None]
+          ) -> None:
+    """A worker thread: run tasks until ``None`` comes (``close()``, or the executor collected).
+
+    The executor is held only while a task runs; between tasks only ``executor_ref`` is, so an
+    executor dropped without ``close()`` is collected, and its weak reference's callback wakes
+    this thread with ``None``.
+    """
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        executor = executor_ref()
+        if executor is None:  # cannot happen while a batch runs (its dispatch loop holds it)
+            return
+        executor._run(task)
+        del executor, task  # hold neither while waiting for the next task

@@ -4,6 +4,7 @@ circuit breaker, the daily quota, the journal, ordering and bounded memory. Exac
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import json
 import logging
@@ -11,6 +12,7 @@ import math
 import os
 import signal
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -601,6 +603,23 @@ def test_closed_executor_refuses_work(clock: ManualClock) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         ex.map(lambda n: n, range(3))
     assert "closed=True" in repr(ex)
+
+
+def test_a_dropped_executor_lets_its_worker_threads_end() -> None:
+    """Like the standard library's ThreadPoolExecutor: an executor dropped without ``close()``
+    must not leave its threads blocked forever (they held it alive, too)."""
+    before = set(threading.enumerate())
+    ex = RateLimitedExecutor(None, max_workers=4, progress=False)
+    assert [o.value for o in ex.map(lambda n: n * 2, range(20))] == [n * 2 for n in range(20)]
+    workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("ratewindow-worker-")]
+    assert len(workers) == 4
+    dropped = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert dropped() is None
+    for thread in workers:
+        thread.join(timeout=10.0)
+    assert [t.name for t in workers if t.is_alive()] == []
 
 
 @pytest.mark.parametrize(
