@@ -288,7 +288,7 @@ class _BaseLimiter:
         Redis Cluster members that share a hash tag still do. Observers are not carried over:
         ``observe`` the keyed limiter to watch it.
 
-        Each key used has its own state in the store: in a ``MemoryStore`` about 400 bytes per
+        Each key used has its own state in the store: in a ``MemoryStore`` about 500 bytes per
         key for the store's lifetime; Redis keys expire, and SQLite deletes the rows, of idle keys.
 
         Raises:
