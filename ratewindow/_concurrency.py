@@ -178,7 +178,7 @@ class ConcurrencyLimit:
             if lease is not None:
                 return lease
             if left <= 0:
-                raise AcquireTimeout(wait, self.name)
+                raise AcquireTimeout(wait, self.name, timeout)
             pause = min(wait, self.poll, left)
             self._clock.sleep(pause)
             left -= pause
@@ -194,7 +194,7 @@ class ConcurrencyLimit:
             if lease is not None:
                 return lease
             if left <= 0:
-                raise AcquireTimeout(wait, self.name)
+                raise AcquireTimeout(wait, self.name, timeout)
             pause = min(wait, self.poll, left)
             await self._clock.asleep(pause)
             left -= pause

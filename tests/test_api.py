@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 import ratewindow
 from ratewindow import (
     AcquireTimeout,
+    ConcurrencyLimit,
     DailyQuota,
     Limits,
     MemoryStore,
+    QuotaExhausted,
     Rate,
     RateWindowError,
     SlidingWindow,
@@ -254,6 +256,35 @@ def test_acquire_timeout_records_nothing_and_carries_retry_after() -> None:
     assert limiter.wait_time() == 30.0  # the refused call left no booking
     copy = pickle.loads(pickle.dumps(info.value))
     assert (copy.retry_after, copy.limiter) == (30.0, "portal-42")
+
+
+def test_quota_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
+    error = QuotaExhausted(1_796_533_200.0, "portal-42")  # 2026-12-06 05:00 UTC, a New York midnight
+    assert str(error) == (
+        "quota 'portal-42' exhausted; it frees at 2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    )
+    assert error.retry_at_text == "2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    assert "at 2026-12-06T05:00:00.250+00:00 (Unix time 1796533200.250)" in str(QuotaExhausted(1_796_533_200.25))
+    assert str(QuotaExhausted(None, "q")) == "quota 'q' exhausted; it frees at an unknown time"
+    assert "Unix time 1e+300" in str(QuotaExhausted(1e300))  # beyond datetime: the Unix time alone
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.retry_at, copy.limiter, str(copy)) == (error.retry_at, "portal-42", str(error))
+
+
+def test_acquire_timeout_states_the_timeout_it_exceeded_when_known() -> None:
+    error = AcquireTimeout(30.0, "portal-42", timeout=0.5)
+    assert str(error) == "limiter 'portal-42': permit available in 30.000 s, beyond the timeout of 0.500 s"
+    assert (error.retry_after, error.limiter, error.timeout) == (30.0, "portal-42", 0.5)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.retry_after, copy.limiter, copy.timeout, str(copy)) == (30.0, "portal-42", 0.5, str(error))
+    unknown = AcquireTimeout(3.0, "x")
+    assert unknown.timeout is None and str(unknown) == "limiter 'x': permit available in 3.000 s, beyond the timeout"
+
+    slots = ConcurrencyLimit(1, lease=30.0, name="org", clock=ManualClock())
+    assert slots.try_hold() is not None
+    with pytest.raises(AcquireTimeout) as info:
+        slots.hold(timeout=10.0)
+    assert info.value.timeout == 10.0 and "beyond the timeout of 10.000 s" in str(info.value)
 
 
 def test_reservation_wait_and_cancel_after_use() -> None:

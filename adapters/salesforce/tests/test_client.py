@@ -357,6 +357,14 @@ def test_allocation_exhausted_pickles() -> None:
     assert str(again) == str(error)
 
 
+def test_allocation_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
+    error = rs.AllocationExhausted(1_796_533_200.0, "salesforce:acme", 100.0, 15_000, 13_500)
+    assert str(error) == (
+        "Salesforce allocation 'salesforce:acme' spent (13,500 of the org's 15,000 requests may be used); "
+        "it frees in 100.000 s, at 2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    )
+
+
 def test_the_session_id_never_appears(make_fake: MakeFake, connect: Connect, caplog: pytest.LogCaptureFixture,
                                       capfd: pytest.CaptureFixture[str]) -> None:
     old, new = "00DSECRET!old-token-do-not-print", "00DSECRET!new-token-do-not-print"
