@@ -241,11 +241,12 @@ class _Telemetry:
 class _Sizer:
     """How many workers to run: fixed, or by Little's law from the rate and measured latency."""
 
-    def __init__(self, fixed: int | None, rate: float | None, cap: int, noun: str) -> None:
+    def __init__(self, fixed: int | None, rate: float | None, cap: int, noun: str, size_name: str) -> None:
         self._fixed = fixed
         self._rate = rate
         self._cap = cap
         self._noun = noun
+        self._size_name = size_name  # the argument that fixes the size, for the log
         self._lock = threading.Lock()
         self._latency = _PRIOR_LATENCY
         self._samples = 0
@@ -289,7 +290,9 @@ class _Sizer:
         if self._logged or (self._fixed is None and self._rate is not None):
             return
         self._logged = True
-        why = "as given" if self._fixed is not None else "the limiter's rate is unknown"
+        # A fixed size may come from an adapter that sized it (and says how), not from the user.
+        why = (f"fixed by {self._size_name}={self._fixed}, not sized from the rate" if self._fixed is not None
+               else "the limiter's rate is unknown")
         _log.info("executor: %d %s (%s)", self.target, self._noun, why)
 
 
@@ -438,7 +441,7 @@ class _Engine:
         self._lock = threading.Lock()
         self._hold_until = -math.inf  # executor clock: no call starts before this (shared pause)
         self._telemetry = _Telemetry(windows_of(limiter), spacings_of(limiter))
-        self._sizer = _Sizer(size, rate_of(limiter), self._cap, self._noun)
+        self._sizer = _Sizer(size, rate_of(limiter), self._cap, self._noun, self._size_name)
 
     @property
     def stats(self) -> ExecutorStats:

@@ -595,6 +595,19 @@ def test_sizing_is_logged_once_at_info(clock: ManualClock, caplog: pytest.LogCap
     assert len(sizing) == 1 and sizing[0].levelno == logging.INFO
 
 
+def test_a_fixed_worker_count_is_logged_as_fixed_by_max_workers(clock: ManualClock,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    with executor(None, clock, max_workers=3) as ex:
+        ex.map(lambda n: n, range(5))
+    with executor(None, clock) as ex:
+        ex.map(lambda n: n, range(5))
+    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("executor: ")]
+    assert messages[0] == "executor: 3 workers (fixed by max_workers=3, not sized from the rate)"
+    assert "(the limiter's rate is unknown)" in messages[1]
+    assert "as given" not in caplog.text
+
+
 def test_closed_executor_refuses_work(clock: ManualClock) -> None:
     ex = executor(None, clock)
     ex.map(lambda n: n, range(3))

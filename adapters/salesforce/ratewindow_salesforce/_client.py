@@ -433,6 +433,7 @@ def executor(sf: Salesforce, *, max_workers: int | None = None, retry: Retry | N
     adapter = adapter_of(sf)
     if max_workers is None and adapter.concurrency is not None:
         max_workers = adapter.concurrency.limit
+        log.info("ratewindow_salesforce.executor: %d workers, the client's concurrency cap", max_workers)
     policy = RETRY if retry is None else retry
     return RateLimitedExecutor(None, max_workers=max_workers, retry=policy, **kwargs)
 

@@ -349,6 +349,15 @@ def test_a_refresh_that_does_not_help_is_not_repeated(make_fake: MakeFake, conne
     assert calls == [1] and fake.stats.total == 2  # the first try and one re-send
 
 
+def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFixture) -> None:
+    sf = rs.client(instance_url="https://acme.my.salesforce.com", session_id="00Dx!session", concurrency=5)
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    with rs.executor(sf, progress=False) as pool:
+        pool.map(lambda n: n, range(3))  # no request: only the sizing is logged
+    assert "as given" not in caplog.text
+    assert "ratewindow_salesforce.executor: 5 workers, the client's concurrency cap" in caplog.text
+
+
 def test_allocation_exhausted_pickles() -> None:
     error = rs.AllocationExhausted(123.0, "salesforce:x", 4.5, 100, 90)
     again = pickle.loads(pickle.dumps(error))
