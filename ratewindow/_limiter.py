@@ -13,6 +13,7 @@ from ratewindow._clock import Clock
 from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
+from ratewindow._validate import check_name
 from ratewindow.stores._protocol import Store
 
 __all__ = ["Limiter", "Observer", "Reservation"]
@@ -134,9 +135,7 @@ class _BaseLimiter:
 
     def _setup(self, name: str, specs: Sequence[Spec], store: Store, clock: Clock, max_cost: float,
                int_cost: bool) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_name("name", name)
         self._specs = tuple(specs)
         self._store = store
         self._clock = clock

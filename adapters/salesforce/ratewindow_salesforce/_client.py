@@ -277,7 +277,9 @@ def _store(store: StoreLike | None) -> Store:
 
 def _org_name(sf: Salesforce, name: str | None) -> str:
     if name is not None:
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        if not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         return name
     return f"salesforce:{str(sf.sf_instance).lower()}"

@@ -358,6 +358,12 @@ def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFix
     assert "ratewindow_salesforce.executor: 5 workers, the client's concurrency cap" in caplog.text
 
 
+@pytest.mark.parametrize(("name", "error"), [(5, TypeError), ("", ValueError)])
+def test_a_bad_org_name_is_refused_by_type_or_value(name: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="name must be a non-empty string"):
+        rs.client(instance_url="https://acme.my.salesforce.com", session_id="00Dx!session", name=name)  # type: ignore[arg-type]
+
+
 def test_allocation_exhausted_pickles() -> None:
     error = rs.AllocationExhausted(123.0, "salesforce:x", 4.5, 100, 90)
     again = pickle.loads(pickle.dumps(error))
