@@ -9,6 +9,7 @@ from ratewindow._daily_quota import DailyQuota
 from ratewindow._errors import (
     AcquireTimeout,
     CircuitOpen,
+    JournalError,
     QuotaExhausted,
     RateWindowError,
     RetryLater,
@@ -37,6 +38,7 @@ __all__ = [
     "ConcurrencyLimit",
     "DailyQuota",
     "ExecutorStats",
+    "JournalError",
     "Lease",
     "Limiter",
     "Limits",

@@ -36,7 +36,9 @@ class WindowReport:
     @property
     def utilisation(self) -> float:
         """The least duration the rate allows for these units, divided by the actual duration:
-        1.0 is as fast as the limit allows; 0.9 means 10 % slower than it allows."""
+        1.0 is as fast as the limit allows; 0.9 means 10 % slower than it allows; above 1.0, faster
+        than it allows (there are violations). 0.0 when all the units fit in one window, since the
+        rate then sets no least duration (``least_duration()`` is 0.0): no pace to compare with."""
         if self.duration <= 0:
             return 1.0 if self.total else 0.0
         return self.least_duration() / self.duration

@@ -106,7 +106,8 @@ class AsyncRateLimitedExecutor(_Engine):
         Raises:
             asyncio.CancelledError: re-raised after the calls in flight finished and were
                 journaled.
-            TypeError: a journal key or value is not JSON-serialisable.
+            TypeError: a journal key is not JSON-serialisable (a value that cannot be journaled
+                fails its item with ``JournalError`` instead).
             RuntimeError: the executor is closed.
             Exception: whatever iterating ``items`` or calling ``key`` raised.
         """
@@ -183,10 +184,10 @@ class AsyncRateLimitedExecutor(_Engine):
                             running[task] = state
                             task.add_done_callback(finished.append)
                             continue
-                        outcome = Outcome(position, item, None, error)
-                        self._record(batch, NOT_RUN, outcome, item_key)
+                        outcome = self._record(batch, NOT_RUN, Outcome(position, item, None, error),
+                                               item_key)
                     else:
-                        self._record(batch, OK, outcome, item_key)
+                        outcome = self._record(batch, OK, outcome, item_key)
                     yield outcome
                 if not running:
                     break
@@ -198,7 +199,7 @@ class AsyncRateLimitedExecutor(_Engine):
                 kind, outcome = task.result()
                 if kind == STOPPED or outcome is None:  # only after _stop; defensive
                     continue
-                self._record(batch, kind, outcome, state.key)
+                outcome = self._record(batch, kind, outcome, state.key)
                 yield outcome
         except BaseException as exc:
             await self._stop(batch, running, interrupted=not isinstance(exc, GeneratorExit))
@@ -234,10 +235,7 @@ class AsyncRateLimitedExecutor(_Engine):
                     continue
                 kind, outcome = task.result()
                 if kind in (OK, FAILED) and outcome is not None:
-                    try:
-                        self._record(batch, kind, outcome, state.key)
-                    except TypeError as exc:  # a value the journal cannot hold
-                        _log.error("executor: %s", exc)
+                    self._record(batch, kind, outcome, state.key)
 
     # -- one item -------------------------------------------------------------------------------
     async def _permit(self) -> None:

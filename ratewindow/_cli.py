@@ -20,55 +20,119 @@ from ratewindow._sliding_window import SlidingWindow
 __all__ = ["main"]
 
 
-def _parse_time(text: str) -> float:
+def _parse_time(text: str) -> tuple[float, bool]:
+    """(seconds, naive): a number of seconds, or an ISO 8601 timestamp as Unix time; ``naive`` is
+    True for a timestamp without a UTC offset, which is read as UTC.
+
+    Raises:
+        ValueError: neither.
+    """
     try:
-        return float(text)
+        return float(text), False
     except ValueError:
         pass
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a time (seconds, ISO 8601 or JSON): {text[:80]!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.timestamp()
+        return moment.replace(tzinfo=dt.timezone.utc).timestamp(), True
+    return moment.timestamp(), False
 
 
-def read_times(lines: Sequence[str]) -> tuple[list[float], list[float], list[tuple[int, str]]]:
-    """Parse request times: one number (seconds) a line, an ISO 8601 timestamp (naive = UTC), or a
-    JSON object with ``t`` (either form) and an optional ``cost``. Blank lines are ignored; every
-    other unreadable line is returned as (line number, reason)."""
+def _number(name: str, value: object) -> float:
+    """A JSON number (not a bool) as a finite float.
+
+    Raises:
+        ValueError: anything else, named.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}"[:120])
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large ({len(str(abs(value)))} digits)") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _read_line(line: str) -> tuple[float, float, bool]:
+    """(time, cost, naive) of one non-blank line.
+
+    Raises:
+        ValueError: the line is not a request time, with the reason.
+    """
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if not isinstance(record, dict) or "t" not in record:
+            raise ValueError("JSON line without a 't' field")
+        t = record["t"]
+        if isinstance(t, str):
+            value, naive = _parse_time(t)
+        else:
+            value, naive = _number("t", t), False
+        cost = _number("cost", record.get("cost", 1))
+        if not cost > 0:
+            raise ValueError(f"cost must be > 0, got {record.get('cost')!r}")
+    else:
+        (value, naive), cost = _parse_time(line), 1.0
+    if not math.isfinite(value):
+        raise ValueError(f"time must be finite, got {line[:80]!r}")
+    if value < 0:
+        raise ValueError(
+            f"time must be >= 0 (seconds since an epoch, or a timestamp after 1970), got {line[:80]!r}"
+        )
+    return value, cost, naive
+
+
+def read_times(lines: Sequence[str | bytes]) -> tuple[list[float], list[float], list[tuple[int, str]]]:
+    """Parse request times: one number of seconds >= 0 a line (Unix time, or any clock's seconds),
+    an ISO 8601 timestamp (without a UTC offset: read as UTC), or a JSON object with ``t``
+    (either form) and an optional ``cost`` (> 0). Lines may be bytes (decoded as UTF-8). Blank
+    lines are ignored; every other unreadable line is returned as (line number, reason), whatever
+    went wrong reading it."""
+    times, costs, bad, _naive = _read_times(lines)
+    return times, costs, bad
+
+
+def _read_times(lines: Sequence[str | bytes]
+                ) -> tuple[list[float], list[float], list[tuple[int, str]], list[int]]:
+    """``read_times``, plus the numbers of the lines whose timestamp had no UTC offset."""
     times: list[float] = []
     costs: list[float] = []
     bad: list[tuple[int, str]] = []
+    naive: list[int] = []
     for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            bad.append((number, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"))
+            continue
+        line = text.strip()
         if not line:
             continue
         try:
-            if line.startswith("{"):
-                record = json.loads(line)
-                if not isinstance(record, dict) or "t" not in record:
-                    raise ValueError("JSON line without a 't' field")
-                t = record["t"]
-                value = float(t) if isinstance(t, (int, float)) else _parse_time(str(t))
-                cost = float(record.get("cost", 1))
-                if not cost > 0:
-                    raise ValueError(f"cost must be > 0, got {record.get('cost')!r}")
-            else:
-                value, cost = _parse_time(line), 1.0
-            if not math.isfinite(value):
-                raise ValueError(f"time must be finite, got {line!r}")
-        except (ValueError, TypeError) as exc:
-            bad.append((number, str(exc) or f"cannot read {line!r}"))
+            value, cost, is_naive = _read_line(line)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            bad.append((number, str(exc) or f"cannot read {line[:80]!r}"))
             continue
         times.append(value)
         costs.append(cost)
-    return times, costs, bad
+        if is_naive:
+            naive.append(number)
+    return times, costs, bad, naive
 
 
 def _report_lines(report: WindowReport, origin: float = 0.0) -> list[str]:
     lines = [
         f"rate {report.rate}: {report.total:g} units over {report.duration:.3f} s; "
         f"most in any window {report.most_in_window:g} of {report.rate.limit} "
-        f"({report.most_in_window / report.rate.limit:.1%}); utilisation {report.utilisation:.1%}",
+        f"({report.most_in_window / report.rate.limit:.1%})",
+        "  " + _utilisation_text(report),
     ]
     if report.violations:
         lines.append(f"  {len(report.violations)} violating interval(s):")
@@ -83,14 +147,36 @@ def _report_lines(report: WindowReport, origin: float = 0.0) -> list[str]:
     return lines
 
 
+def _utilisation_text(report: WindowReport) -> str:
+    """What the utilisation figure is, in words: the least time the rate allows for the units
+    over the time they took (100%: as fast as the rate allows; above: faster than it allows)."""
+    least = report.least_duration()
+    if least <= 0:
+        return (f"utilisation n/a: all {report.total:g} units fit in one window, so the rate sets no "
+                "least time for them")
+    text = (f"utilisation {report.utilisation:.1%}: the rate allows these {report.total:g} units in "
+            f"{least:.3f} s at the least, and they took {report.duration:.3f} s (100% is as fast as the "
+            "rate allows")
+    return text + ("; above 100%: faster than the rate allows)" if report.utilisation > 1.0 else ")")
+
+
 def check(path: str, rates: Sequence[str]) -> int:
     """``ratewindow check``: exit 0 if every window respects every rate, 1 on a violation,
-    2 if the input could not be read (bad lines are listed with their numbers)."""
+    2 if the input could not be read (every bad line is listed with its number) or holds no
+    request times."""
     parsed = [Rate.parse(text) for text in rates]
-    lines = sys.stdin.read().splitlines() if path == "-" else Path(path).read_text().splitlines()
-    times, costs, bad = read_times(lines)
+    name = "<stdin>" if path == "-" else path
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    times, costs, bad, naive = _read_times(data.splitlines())
     for number, reason in bad:
-        print(f"{path}:{number}: {reason}", file=sys.stderr)
+        print(f"{name}:{number}: {reason}", file=sys.stderr)
+    if naive:
+        print(f"{name}: note: {len(naive)} timestamp(s) without a UTC offset were read as UTC "
+              f"(the first on line {naive[0]})", file=sys.stderr)
+    if not times:
+        print(f"{name}: no request times" + (f" ({len(bad)} unreadable line(s))" if bad else ""),
+              file=sys.stderr)
+        return 2
     violated = False
     for rate in parsed:
         report = analyse(times, rate, costs)
@@ -141,8 +227,7 @@ def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: 
     report = analyse(starts, Rate(limit, window))
     print()
     print(f"{limiter!r}, margin {margin * 1000:g} ms")
-    print(f"calls: {len(starts)}; wall time {wall:.2f} s; the limit allows the starts to span "
-          f"{report.least_duration():.2f} s at the least; they spanned {report.duration:.2f} s")
+    print(f"calls: {len(starts)}; wall time {wall:.2f} s")
     print("\n".join(_report_lines(report, origin=min(starts))))
     return 1 if report.violations else 0
 
@@ -178,8 +263,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--png", default=None, help="chart file (default: ratewindow-demo-NAME.png)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--objects", type=int, default=None, help="salesforce: only the first N objects")
-    checker = commands.add_parser("check", help="check a log of request times against rates")
-    checker.add_argument("log", help="file with one request time per line ('-' for stdin)")
+    checker = commands.add_parser(
+        "check", help="check a log of request times against rates",
+        description="Check a log of request times against one or more rates: for each rate, the most "
+                    "units in any window, every violating interval, and the utilisation (the least time "
+                    "the rate allows for the units over the time they took; 100% is as fast as the "
+                    "rate allows).",
+        epilog="Each line is a number of seconds >= 0 (Unix time, or any one clock's seconds), an ISO "
+               "8601 timestamp, or a JSON object {\"t\": TIME, \"cost\": UNITS}. A timestamp without "
+               "a UTC offset is read as UTC: only the differences between times matter here, and UTC "
+               "has no DST jumps; give offsets when the log is in local time and crosses a DST change. "
+               "Exit status: 0 every window keeps every rate; 1 a violation; 2 unreadable input (every "
+               "bad line is listed as FILE:LINE: reason), no request times, or a bad --rate.",
+    )
+    checker.add_argument("log", help="file with one request time per line ('-' for stdin); see below")
     checker.add_argument("--rate", action="append", required=True, metavar="N/WINDOW",
                          help="a rate such as 170/10s or 625000/day; repeat for several")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ from ratewindow._clock import Clock, MonotonicClock
 from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
-from ratewindow._validate import check_count, check_positive
+from ratewindow._validate import check_count, check_name, check_positive
 from ratewindow.stores._memory import MemoryStore
 
 __all__ = ["ConcurrencyLimit", "Lease", "LeaseStore"]
@@ -120,9 +120,7 @@ class ConcurrencyLimit:
         #: Seconds a slot is held at most.
         self.lease = check_positive("lease", lease)
         self.poll = check_positive("poll", poll)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_name("name", name)
         chosen = store if store is not None else MemoryStore()
         if not isinstance(chosen, LeaseStore):
             raise TypeError(f"store {chosen!r} cannot hold ConcurrencyLimit leases")
@@ -178,7 +176,7 @@ class ConcurrencyLimit:
             if lease is not None:
                 return lease
             if left <= 0:
-                raise AcquireTimeout(wait, self.name)
+                raise AcquireTimeout(wait, self.name, timeout)
             pause = min(wait, self.poll, left)
             self._clock.sleep(pause)
             left -= pause
@@ -194,7 +192,7 @@ class ConcurrencyLimit:
             if lease is not None:
                 return lease
             if left <= 0:
-                raise AcquireTimeout(wait, self.name)
+                raise AcquireTimeout(wait, self.name, timeout)
             pause = min(wait, self.poll, left)
             await self._clock.asleep(pause)
             left -= pause

@@ -30,7 +30,8 @@ class DailyQuota(_BaseLimiter):
         clock: a Unix-time clock; ``WallClock()`` by default.
 
     Raises:
-        ValueError, TypeError: a bad argument (e.g. an unknown time zone), named in the message.
+        TypeError: an argument of the wrong type (``tz=None``, ``name=5``), named in the message.
+        ValueError: a bad value (an unknown time zone, ``limit=0``), named in the message.
 
     >>> from ratewindow import DailyQuota
     >>> DailyQuota(625_000, tz="America/New_York").try_acquire()
@@ -49,6 +50,8 @@ class DailyQuota(_BaseLimiter):
     ) -> None:
         #: Units allowed per local day.
         self.limit = check_count("limit", limit)
+        if not isinstance(tz, str):
+            raise TypeError(f"tz must be an IANA time zone name such as 'America/New_York', got {tz!r}")
         #: The calendar that cuts time into local days.
         self.calendar = Calendar(tz, reset_time)
         clock = clock if clock is not None else WallClock()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 __all__ = [
     "AcquireTimeout",
     "CircuitOpen",
+    "JournalError",
     "QuotaExhausted",
     "RateWindowError",
     "RetryLater",
@@ -16,23 +20,41 @@ class RateWindowError(Exception):
     """Base class of every error ratewindow raises on purpose."""
 
 
+def _moment(unix: float) -> str:
+    """A Unix time for people: ISO 8601 in UTC with its offset, then the Unix time itself.
+
+    >>> _moment(1_796_533_200.0)
+    '2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)'
+    """
+    try:
+        moment = dt.datetime.fromtimestamp(unix, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):  # beyond what datetime holds, or NaN
+        return f"Unix time {unix:.6g}"
+    spec = "seconds" if math.isclose(unix, round(unix), rel_tol=0.0, abs_tol=5e-4) else "milliseconds"
+    return f"{moment.isoformat(timespec=spec)} (Unix time {unix:.3f})"
+
+
 class AcquireTimeout(RateWindowError, TimeoutError):
     """A permit could not be had within the caller's timeout; nothing was recorded.
 
     Attributes:
         retry_after: seconds from the moment of the decision until the permit could be granted.
         limiter: the name of the limiter that refused.
+        timeout: the caller's timeout in seconds that the wait would exceed, if known.
     """
 
-    def __init__(self, retry_after: float, limiter: str = "default") -> None:
-        super().__init__(retry_after, limiter)
+    def __init__(self, retry_after: float, limiter: str = "default", timeout: float | None = None) -> None:
+        super().__init__(retry_after, limiter, timeout)
         #: Seconds from the decision until the permit could be granted.
         self.retry_after = retry_after
         #: Name of the limiter that refused.
         self.limiter = limiter
+        #: The caller's timeout in seconds, if known (None: not given to the error).
+        self.timeout = timeout
 
     def __str__(self) -> str:
-        return f"limiter {self.limiter!r}: permit available in {self.retry_after:.3f} s, beyond the timeout"
+        beyond = "the timeout" if self.timeout is None else f"the timeout of {self.timeout:.3f} s"
+        return f"limiter {self.limiter!r}: permit available in {self.retry_after:.3f} s, beyond {beyond}"
 
 
 class QuotaExhausted(RateWindowError):
@@ -41,6 +63,10 @@ class QuotaExhausted(RateWindowError):
     Attributes:
         retry_at: Unix time (seconds) at which the quota frees enough to go on, if known.
         limiter: the name of the limiter or quota.
+
+    The message gives ``retry_at`` as an ISO 8601 date-time in UTC, with its offset, and as the
+    Unix time: ``quota 'portal-42' exhausted; it frees at 2026-12-06T05:00:00+00:00 (Unix time
+    1796533200.000)``.
     """
 
     def __init__(self, retry_at: float | None, limiter: str = "default") -> None:
@@ -50,9 +76,14 @@ class QuotaExhausted(RateWindowError):
         #: Name of the limiter or quota.
         self.limiter = limiter
 
+    @property
+    def retry_at_text(self) -> str:
+        """``retry_at`` for messages: ``"2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"``
+        (ISO 8601 in UTC, with its offset), or ``"an unknown time"``."""
+        return "an unknown time" if self.retry_at is None else _moment(self.retry_at)
+
     def __str__(self) -> str:
-        when = "at an unknown time" if self.retry_at is None else f"at Unix time {self.retry_at:.3f}"
-        return f"quota {self.limiter!r} exhausted; it frees {when}"
+        return f"quota {self.limiter!r} exhausted; it frees at {self.retry_at_text}"
 
 
 class StoreUnavailable(RateWindowError):
@@ -112,3 +143,38 @@ class CircuitOpen(RateWindowError):
 
     def __str__(self) -> str:
         return f"not run: the circuit opened after {self.failures} consecutive failures"
+
+
+class JournalError(RateWindowError, TypeError):
+    """An item's value could not be written to an executor's journal.
+
+    The executor reports the item as failed with this error (its call did run), journals that
+    failure, and goes on with the other items; a rerun with the same journal runs the item again.
+    Also a ``TypeError``, which is what an unserialisable value raised before.
+
+    Attributes:
+        key: the item's journal key.
+        value_type: the name of the value's type.
+        reason: why it cannot be journaled; the underlying exception is the ``__cause__``.
+
+    >>> print(JournalError("eng-42", "Engagement", "a Engagement is not JSON-serialisable"))
+    ... # doctest: +ELLIPSIS
+    journal: the value for key 'eng-42' (Engagement) cannot be journaled: ... or run without a journal
+    """
+
+    def __init__(self, key: object, value_type: str, reason: str) -> None:
+        super().__init__(key, value_type, reason)
+        #: The item's journal key.
+        self.key = key
+        #: Name of the type of the value that could not be journaled.
+        self.value_type = value_type
+        #: Why it could not be journaled.
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"journal: the value for key {self.key!r} ({self.value_type}) cannot be journaled: "
+            f"{self.reason}; return plain data (dict, list, str, int, float, bool, None) or an object "
+            "with to_dict() (datetimes, dates, enums, sets and tuples are converted), "
+            "or run without a journal"
+        )

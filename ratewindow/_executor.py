@@ -8,7 +8,10 @@ How it is built, for the reader of this module:
   and the user's iterable is only ever touched by the caller's thread.
 - Worker threads (``_work``) take one permit per attempt, call the function, classify failures
   (``Retry``), sleep back-offs, and report one outcome per item. Their waits are interruptible
-  (a ``threading.Event``), so stopping never waits for a long permit or back-off.
+  (a ``threading.Event``), so stopping never waits for a long permit or back-off. Between tasks a
+  worker holds its executor only through a weak reference (as the standard library's
+  ``ThreadPoolExecutor`` does), so an executor dropped without ``close()`` is collected and its
+  workers end.
 - A permit is taken with ``limiter.reserve()`` and waited for here, not with
   ``limiter.acquire(timeout=max_wait)``: ``acquire`` sleeps inside the limiter, where Ctrl-C
   could not cut a 60 s wait short. A booking further away than ``max_wait`` is cancelled at once
@@ -29,16 +32,18 @@ import queue
 import random
 import signal
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from operator import attrgetter
 from types import FrameType, TracebackType
 from typing import Any, Generic, TypeVar
 
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._daily_quota import DailyQuota
-from ratewindow._errors import AcquireTimeout, CircuitOpen, QuotaExhausted
-from ratewindow._journal import Journal, key_text
+from ratewindow._errors import AcquireTimeout, CircuitOpen, JournalError, QuotaExhausted
+from ratewindow._journal import Journal, key_text, short_repr
 from ratewindow._limiter import Limiter, _BaseLimiter
 from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
@@ -67,6 +72,7 @@ FAILED = "failed"
 NOT_RUN = "not_run"
 STOPPED = "stopped"  # the batch was stopped (Ctrl-C, generator closed): nothing to report
 _COUNTERS = {OK: "succeeded", FAILED: "failed", NOT_RUN: "not_run"}
+_TaskTuple = tuple["_Batch[Any, Any]", int, Any, object]  # (batch, index, item, journal key)
 
 
 # -- what the limiter tells us ------------------------------------------------------------------
@@ -197,11 +203,12 @@ class _Telemetry:
 class _Sizer:
     """How many workers to run: fixed, or by Little's law from the rate and measured latency."""
 
-    def __init__(self, fixed: int | None, rate: float | None, cap: int, noun: str) -> None:
+    def __init__(self, fixed: int | None, rate: float | None, cap: int, noun: str, size_name: str) -> None:
         self._fixed = fixed
         self._rate = rate
         self._cap = cap
         self._noun = noun
+        self._size_name = size_name  # the argument that fixes the size, for the log
         self._lock = threading.Lock()
         self._latency = _PRIOR_LATENCY
         self._samples = 0
@@ -245,7 +252,9 @@ class _Sizer:
         if self._logged or (self._fixed is None and self._rate is not None):
             return
         self._logged = True
-        why = "as given" if self._fixed is not None else "the limiter's rate is unknown"
+        # A fixed size may come from an adapter that sized it (and says how), not from the user.
+        why = (f"fixed by {self._size_name}={self._fixed}, not sized from the rate" if self._fixed is not None
+               else "the limiter's rate is unknown")
         _log.info("executor: %d %s (%s)", self.target, self._noun, why)
 
 
@@ -263,6 +272,8 @@ class _Batch(Generic[T, R]):
         self.stop = threading.Event()
         self.results: queue.SimpleQueue[tuple[str, Outcome[T, R] | None, object]] = queue.SimpleQueue()
         self.submitted = 0  # tasks handed to the pool (dispatch loop only)
+        self.keys: set[str] = set()  # journal keys of this batch's items so far (dispatch loop only)
+        self.repeated = 0  # items whose journal key an earlier item of the batch had
         self.reported = 0  # reports put on ``results`` (workers, under ``lock``)
         self._breaker = breaker
         self._consecutive = 0
@@ -392,7 +403,7 @@ class _Engine:
         self._lock = threading.Lock()
         self._hold_until = -math.inf  # executor clock: no call starts before this (shared pause)
         self._telemetry = _Telemetry(windows_of(limiter))
-        self._sizer = _Sizer(size, rate_of(limiter), self._cap, self._noun)
+        self._sizer = _Sizer(size, rate_of(limiter), self._cap, self._noun, self._size_name)
 
     @property
     def stats(self) -> ExecutorStats:
@@ -483,6 +494,9 @@ class _Engine:
         finally:
             if batch.journal is not None:
                 batch.journal.close()
+                if batch.repeated > 1:
+                    _log.warning("executor: %d items of this batch had the journal key of an earlier item",
+                                 batch.repeated)
             self._telemetry.batch_ended(self._clock.now())
 
     def _key_of(self, batch: _Batch[T, Any], item: T) -> object:
@@ -490,11 +504,26 @@ class _Engine:
 
     def _resumed(self, batch: _Batch[T, R], done: dict[str, dict[str, Any]], index: int, item: T
                  ) -> tuple[object, Outcome[T, R] | None]:
-        """The item's journal key, and its outcome if an earlier run finished it."""
+        """The item's journal key, and its outcome if an earlier run finished it.
+
+        Items that share a key both run (or both resume, with the value journaled last): one
+        warning names the first such item, and ``_close`` counts them.
+        """
         if batch.journal is None:
             return None, None
         key = self._key_of(batch, item)
-        record = done.get(key_text(key))
+        text = key_text(key)
+        if text in batch.keys:
+            batch.repeated += 1
+            if batch.repeated == 1:
+                _log.warning(
+                    "executor: item %d has the same journal key as an earlier item: %s; both run, and a "
+                    "rerun resumes both with the value journaled last. Give each item its own key (key=...)",
+                    index, short_repr(key),
+                )
+        else:
+            batch.keys.add(text)
+        record = done.get(text)
         if record is None:
             return key, None
         attempts = record.get("attempts", 1)
@@ -506,16 +535,37 @@ class _Engine:
             True,
         )
 
-    def _record(self, batch: _Batch[Any, Any], kind: str, outcome: Outcome[Any, Any], key: object) -> None:
-        """Count an outcome, journal it (if it ran), and move the bar. Dispatch loop only."""
+    def _record(self, batch: _Batch[Any, Any], kind: str, outcome: Outcome[T, R], key: object
+                ) -> Outcome[T, R]:
+        """Journal an outcome (if it ran), count it, and move the bar. Dispatch loop only.
+
+        Returns the outcome to report: the same one, or, when the journal cannot hold its value,
+        a failure of the item with the ``JournalError`` (journaled as such).
+        """
         if kind in (OK, FAILED) and batch.journal is not None and not outcome.resumed:
-            batch.journal.append(key, outcome.error is None, outcome.value, outcome.error,
-                                 outcome.attempts, outcome.elapsed)
+            kind, outcome = self._journal(batch, kind, outcome, key)
         counter = "resumed" if outcome.resumed else _COUNTERS[kind]
         self._telemetry.add(counter)
         tel = self._telemetry
         batch.progress.update("resumed" if outcome.resumed else kind, tel.retries, tel.rate_limited,
                               self._paused_for())
+        return outcome
+
+    @staticmethod
+    def _journal(batch: _Batch[Any, Any], kind: str, outcome: Outcome[T, R], key: object
+                 ) -> tuple[str, Outcome[T, R]]:
+        journal = batch.journal
+        assert journal is not None
+        try:
+            journal.append(key, outcome.error is None, outcome.value, outcome.error, outcome.attempts,
+                           outcome.elapsed)
+        except JournalError as exc:  # this item fails; the batch and the other outcomes go on
+            _log.error("executor: item %d failed: %s", outcome.index, exc)
+            batch.item_failed(exc)
+            outcome = replace(outcome, value=None, error=exc)
+            journal.append(key, False, None, exc, outcome.attempts, outcome.elapsed)
+            return FAILED, outcome
+        return kind, outcome
 
     def _tick(self, batch: _Batch[Any, Any]) -> None:
         tel = self._telemetry
@@ -542,7 +592,11 @@ class RateLimitedExecutor(_Engine):
     items that succeeded before, returning their stored values: a run killed or interrupted
     resumes where it stopped. On Ctrl-C (``KeyboardInterrupt``) the executor stops dispatching,
     lets the calls in flight finish (press Ctrl-C again to stop waiting), flushes the journal and
-    re-raises.
+    re-raises. The journal is at-least-once: a process killed outright (``kill -9``, a crash)
+    cannot journal the calls it had in flight, so a rerun makes those calls again, at most
+    ``max_workers`` of them. Make calls that change something safe to repeat: send an idempotency
+    key derived from the item's journal key where the API takes one, upsert on an external id
+    instead of creating, or look for the record before creating it.
 
     Args:
         limiter: where permits come from (e.g. ``SlidingWindow(190, 10.0, margin=0.1)``, or a
@@ -589,7 +643,7 @@ class RateLimitedExecutor(_Engine):
     ) -> None:
         super().__init__(limiter, size=max_workers, retry=retry, progress=progress, clock=clock,
                          max_wait=max_wait, breaker=breaker)
-        self._tasks: queue.SimpleQueue[tuple[_Batch[Any, Any], int, Any, object] | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_TaskTuple | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._in_flight = 0  # tasks handed out and not yet reported, over all batches
         self._closed = False
@@ -607,14 +661,19 @@ class RateLimitedExecutor(_Engine):
             desc: label of the progress bar.
             key: the item's identity in the journal, JSON-serialisable (default: the item).
             journal: a JSON-lines file of finished items. Items whose key succeeded in an earlier
-                run are not run again; their outcome is ``resumed`` and its value is the stored
-                one, so values must be JSON-serialisable. Failed items are journaled too, and run
-                again on resume.
+                run are not run again; their outcome is ``resumed`` and its value is the
+                journaled one. Values are journaled as JSON after one conversion: an object with
+                ``to_dict()`` (an SDK model) becomes that dict, a ``datetime``, ``date`` or
+                ``time`` its ISO 8601 text, an ``Enum`` its value, a set or tuple a list. An item
+                whose value still cannot be journaled fails with ``JournalError`` (its call did
+                run; the error names the value's type); the other items go on. Failed items are
+                journaled too, and run again on resume. Items that share a key all run, with a
+                warning. At-least-once: see above.
 
         Raises:
             KeyboardInterrupt: re-raised after the calls in flight finished and were journaled.
-            TypeError: a journal key or value is not JSON-serialisable (raised after the calls
-                in flight finished).
+            TypeError: a journal key is not JSON-serialisable (raised after the calls in flight
+                finished).
             RuntimeError: the executor is closed.
             Exception: whatever iterating ``items`` or calling ``key`` raised.
         """
@@ -685,8 +744,11 @@ class RateLimitedExecutor(_Engine):
             self._in_flight += 1
             grow = len(self._threads) < self._in_flight
             if grow:
-                thread = threading.Thread(target=self._work, name=f"ratewindow-worker-{len(self._threads)}",
-                                          daemon=True)
+                # The callback runs when the executor is collected (dropped without close()): it
+                # wakes this thread to end. One weak reference, and one wake-up, per thread.
+                ref = weakref.ref(self, _waker(self._tasks))
+                thread = threading.Thread(target=_work, args=(ref, self._tasks),
+                                          name=f"ratewindow-worker-{len(self._threads)}", daemon=True)
                 self._threads.append(thread)
         if grow:
             thread.start()
@@ -722,10 +784,10 @@ class RateLimitedExecutor(_Engine):
                             self._submit(batch, position, item, item_key)
                             in_flight += 1
                             continue
-                        outcome = Outcome(position, item, None, error)
-                        self._record(batch, NOT_RUN, outcome, item_key)
+                        outcome = self._record(batch, NOT_RUN, Outcome(position, item, None, error),
+                                               item_key)
                     else:
-                        self._record(batch, OK, outcome, item_key)
+                        outcome = self._record(batch, OK, outcome, item_key)
                     yield outcome
                 if in_flight == 0:
                     break
@@ -741,7 +803,7 @@ class RateLimitedExecutor(_Engine):
                     report = None
                     interrupts.check()
                     continue
-                self._record(batch, kind, outcome, item_key)
+                outcome = self._record(batch, kind, outcome, item_key)
                 report = None
                 yield outcome
         except BaseException as exc:
@@ -769,10 +831,7 @@ class RateLimitedExecutor(_Engine):
                 while pending:
                     kind, outcome, item_key = pending.pop()
                     if kind in (OK, FAILED) and outcome is not None:
-                        try:
-                            self._record(batch, kind, outcome, item_key)
-                        except TypeError as exc:  # a value the journal cannot hold; keep draining
-                            _log.error("executor: %s", exc)
+                        self._record(batch, kind, outcome, item_key)
                 with batch.lock:  # ``reported`` counts reports already put on the queue
                     outstanding = batch.submitted - batch.reported
                 try:
@@ -796,21 +855,17 @@ class RateLimitedExecutor(_Engine):
             raise
 
     # -- the workers ----------------------------------------------------------------------------
-    def _work(self) -> None:
-        tasks = self._tasks
-        while True:
-            task = tasks.get()
-            if task is None:
-                return
-            batch, index, item, item_key = task
-            try:
-                kind, outcome = self._process(batch, index, item)
-            except BaseException as exc:  # a bug of ours must not lose the item or hang the batch
-                _log.exception("executor: internal error on item %d", index)
-                kind, outcome = FAILED, Outcome(index, item, None, exc)
-            batch.results.put((kind, outcome, item_key))
-            with batch.lock:
-                batch.reported += 1
+    def _run(self, task: _TaskTuple) -> None:
+        """Run one task in a worker thread (``_work``) and report its outcome."""
+        batch, index, item, item_key = task
+        try:
+            kind, outcome = self._process(batch, index, item)
+        except BaseException as exc:  # a bug of ours must not lose the item or hang the batch
+            _log.exception("executor: internal error on item %d", index)
+            kind, outcome = FAILED, Outcome(index, item, None, exc)
+        batch.results.put((kind, outcome, item_key))
+        with batch.lock:
+            batch.reported += 1
 
     def _sleep(self, batch: _Batch[Any, Any], seconds: float) -> bool:
         """Wait ``seconds``; True if the batch was stopped meanwhile (the wait then ends early)."""
@@ -901,3 +956,31 @@ class RateLimitedExecutor(_Engine):
                 return kind, Outcome(index, item, None, failure, attempts, clock.now() - started)
             if action == "sleep" and self._sleep(batch, delay):
                 return STOPPED, None
+
+
+def _waker(tasks: queue.SimpleQueue[_TaskTuple | None]) -> Callable[[object], None]:
+    """A weak reference callback that wakes one worker waiting on ``tasks``, to end it."""
+
+    def wake(_: object) -> None:
+        tasks.put(None)
+
+    return wake
+
+
+def _work(executor_ref: weakref.ref[RateLimitedExecutor], tasks: queue.SimpleQueue[_TaskTuple | None]
+          ) -> None:
+    """A worker thread: run tasks until ``None`` comes (``close()``, or the executor collected).
+
+    The executor is held only while a task runs; between tasks only ``executor_ref`` is, so an
+    executor dropped without ``close()`` is collected, and its weak reference's callback wakes
+    this thread with ``None``.
+    """
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        executor = executor_ref()
+        if executor is None:  # cannot happen while a batch runs (its dispatch loop holds it)
+            return
+        executor._run(task)
+        del executor, task  # hold neither while waiting for the next task

@@ -14,6 +14,7 @@ from ratewindow._clock import Clock, grace_of
 from ratewindow._core import WINDOW, Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
+from ratewindow._validate import check_name
 from ratewindow.stores._protocol import Store
 
 __all__ = ["Limiter", "Observer", "Reservation"]
@@ -279,9 +280,7 @@ class _BaseLimiter:
 
     def _setup(self, name: str, specs: Sequence[Spec], store: Store, clock: Clock, max_cost: float,
                int_cost: bool) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_name("name", name)
         self._specs = tuple(specs)
         self._store = store
         self._clock = clock
@@ -380,7 +379,7 @@ class _BaseLimiter:
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
-            raise AcquireTimeout(grant.delay, self.name)
+            raise AcquireTimeout(grant.delay, self.name, limit)
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
             return 0.0
@@ -393,7 +392,7 @@ class _BaseLimiter:
                 if more <= 0:
                     return waited
                 if limit is not None and waited + more > limit:
-                    raise AcquireTimeout(waited + more, self.name)
+                    raise AcquireTimeout(waited + more, self.name, limit)
                 self._clock.sleep(more)
                 waited += more
         except BaseException:
@@ -410,7 +409,7 @@ class _BaseLimiter:
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
-            raise AcquireTimeout(grant.delay, self.name)
+            raise AcquireTimeout(grant.delay, self.name, limit)
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
             return 0.0
@@ -423,7 +422,7 @@ class _BaseLimiter:
                 if more <= 0:
                     return waited
                 if limit is not None and waited + more > limit:
-                    raise AcquireTimeout(waited + more, self.name)
+                    raise AcquireTimeout(waited + more, self.name, limit)
                 await self._clock.asleep(more)
                 waited += more
         except BaseException:
@@ -476,7 +475,7 @@ class _BaseLimiter:
         Redis Cluster members that share a hash tag still do. Observers are not carried over:
         ``observe`` the keyed limiter to watch it.
 
-        Each key used has its own state in the store: in a ``MemoryStore`` about 400 bytes per
+        Each key used has its own state in the store: in a ``MemoryStore`` about 500 bytes per
         key for the store's lifetime; Redis keys expire, and SQLite deletes the rows, of idle keys.
 
         Raises:

@@ -38,7 +38,8 @@ class Outcome(Generic[T, R]):
     #: The input item, as given.
     item: T
     #: What the function returned; None if it failed or never ran. For a resumed outcome, the
-    #: value as stored in the journal (JSON: tuples come back as lists).
+    #: value as stored in the journal (JSON, after the journal's conversion: tuples and sets come
+    #: back as lists, ``to_dict()`` objects as dicts, datetimes as ISO 8601 text).
     value: R | None = None
     #: The exception the item ended with; None on success.
     error: BaseException | None = None

@@ -22,17 +22,22 @@ _UNITS: dict[str, float] = {
 }
 # Largest first: str() picks the largest unit that divides the window evenly.
 _PRINT_UNITS = (("day", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0))
-_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$")
+_MAX_COUNT = 1e15  # counts printed as integers up to here; larger windows print as seconds, e.g. 1e+16s
+_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)?\s*([a-z]+)\s*$")
 
 
 @dataclass(frozen=True)
 class Rate:
     """``limit`` units per ``window`` seconds.
 
+    ``str()`` gives text that ``Rate.parse`` reads back to the same rate, for every rate.
+
     >>> Rate.parse("190/10s")
     Rate(limit=190, window=10.0)
     >>> str(Rate(625_000, 86_400))
     '625000/day'
+    >>> str(Rate(1, 1e-05))
+    '1/1e-05s'
     """
 
     #: Units (usually requests) allowed per window.
@@ -46,7 +51,8 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        """Parse ``"N/s"``, ``"N/10s"``, ``"N/min"``, ``"N/5min"``, ``"N/h"``, ``"N/day"``.
+        """Parse ``"N/s"``, ``"N/10s"``, ``"N/min"``, ``"N/5min"``, ``"N/h"``, ``"N/day"``; the
+        count of units may have a fraction or an exponent (``"10/0.5s"``, ``"1/1e-05s"``).
 
         Raises:
             ValueError: the text is not of that form (the message quotes it).
@@ -70,8 +76,10 @@ class Rate:
         return self.limit / self.window
 
     def __str__(self) -> str:
+        window = self.window
         for unit, seconds in _PRINT_UNITS:
-            count = self.window / seconds
-            if count >= 1 and count == int(count):
+            count = window / seconds
+            # ``count * seconds == window``: what ``parse`` computes gives back this very float.
+            if 1 <= count <= _MAX_COUNT and count == int(count) and count * seconds == window:
                 return f"{self.limit}/{unit}" if count == 1 else f"{self.limit}/{int(count)}{unit}"
-        return f"{self.limit}/{self.window!r}s"
+        return f"{self.limit}/{window!r}s"  # the shortest text that reads back as this float

@@ -5,7 +5,21 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-__all__ = ["check_count", "check_non_negative", "check_positive"]
+__all__ = ["check_count", "check_name", "check_non_negative", "check_positive"]
+
+
+def check_name(name: str, value: object) -> str:
+    """Return ``value`` if it is a non-empty ``str``.
+
+    Raises:
+        TypeError: ``value`` is not a ``str`` (the message names it).
+        ValueError: ``value`` is the empty string.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
 
 
 def check_count(name: str, value: object) -> int:

@@ -9,13 +9,17 @@ import pickle
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ratewindow
 from ratewindow import (
     AcquireTimeout,
+    ConcurrencyLimit,
     DailyQuota,
     Limits,
     MemoryStore,
+    QuotaExhausted,
     Rate,
     RateWindowError,
     SlidingWindow,
@@ -49,6 +53,11 @@ def test_all_matches_namespace_and_is_sorted() -> None:
         (lambda: SlidingWindow(1, math.inf), ValueError, "window must be a finite number > 0, got inf"),
         (lambda: SlidingWindow(1, 1.0, margin=-0.1), ValueError, "margin must be a finite number >= 0, got -0.1"),
         (lambda: SlidingWindow(1, 1.0, name=""), ValueError, "name must be a non-empty string, got ''"),
+        (lambda: SlidingWindow(1, 1.0, name=5), TypeError, "name must be a non-empty string, got 5"),
+        (lambda: TokenBucket(1.0, 1, name=None), TypeError, "name must be a non-empty string, got None"),
+        (lambda: DailyQuota(1, name=b"x"), TypeError, "name must be a non-empty string, got b'x'"),
+        (lambda: ConcurrencyLimit(1, name=5), TypeError, "name must be a non-empty string, got 5"),
+        (lambda: ConcurrencyLimit(1, name=""), ValueError, "name must be a non-empty string, got ''"),
         (lambda: TokenBucket(0, 5), ValueError, "rate must be a finite number > 0, got 0"),
         (lambda: TokenBucket(math.inf, 5), ValueError, "rate must be a finite number > 0, got inf"),
         (lambda: TokenBucket(1.0, 0.5), ValueError, "capacity must be >= 1, got 0.5"),
@@ -56,6 +65,8 @@ def test_all_matches_namespace_and_is_sorted() -> None:
         (lambda: DailyQuota(0), ValueError, "limit must be a positive integer, got 0"),
         (lambda: DailyQuota(10, tz="Mars/Olympus"), ValueError, "unknown time zone 'Mars/Olympus'"),
         (lambda: DailyQuota(10, tz=""), ValueError, "unknown time zone ''"),
+        (lambda: DailyQuota(10, tz=None), TypeError,
+         "tz must be an IANA time zone name such as 'America/New_York', got None"),
         (lambda: DailyQuota(10, reset_time="00:00"), TypeError, "reset_time must be a datetime.time, got '00:00'"),
         (lambda: Limits(), ValueError, "Limits needs at least one limiter, got none"),
         (lambda: Limits(SlidingWindow(1, 1.0), object()), TypeError, "Limits members must be ratewindow limiters"),
@@ -148,6 +159,21 @@ def test_rate_parse_and_round_trip(text: str, limit: int, window: float, printed
     assert Rate.parse(str(rate)) == rate
 
 
+windows = st.one_of(
+    st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e-05, 0.1 * 3, 1e16, 1.5e300, 5e-324, 7200.000000000001, 86400.0 * 7]),
+    st.integers(1, 10**6).map(float),
+    st.tuples(st.integers(1, 10**6), st.sampled_from([60.0, 3600.0, 86400.0])).map(lambda p: p[0] * p[1]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(limit=st.integers(1, 10**18), window=windows)
+def test_str_of_every_rate_parses_back_to_it(limit: int, window: float) -> None:
+    rate = Rate(limit, window)
+    assert Rate.parse(str(rate)) == rate, str(rate)
+
+
 def test_from_rate() -> None:
     limiter = SlidingWindow.from_rate("190/10s", name="portal")
     assert (limiter.limit, limiter.window, limiter.name) == (190, 10.0, "portal")
@@ -237,6 +263,35 @@ def test_acquire_timeout_records_nothing_and_carries_retry_after() -> None:
     assert limiter.wait_time() == 30.0  # the refused call left no booking
     copy = pickle.loads(pickle.dumps(info.value))
     assert (copy.retry_after, copy.limiter) == (30.0, "portal-42")
+
+
+def test_quota_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
+    error = QuotaExhausted(1_796_533_200.0, "portal-42")  # 2026-12-06 05:00 UTC, a New York midnight
+    assert str(error) == (
+        "quota 'portal-42' exhausted; it frees at 2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    )
+    assert error.retry_at_text == "2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    assert "at 2026-12-06T05:00:00.250+00:00 (Unix time 1796533200.250)" in str(QuotaExhausted(1_796_533_200.25))
+    assert str(QuotaExhausted(None, "q")) == "quota 'q' exhausted; it frees at an unknown time"
+    assert "Unix time 1e+300" in str(QuotaExhausted(1e300))  # beyond datetime: the Unix time alone
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.retry_at, copy.limiter, str(copy)) == (error.retry_at, "portal-42", str(error))
+
+
+def test_acquire_timeout_states_the_timeout_it_exceeded_when_known() -> None:
+    error = AcquireTimeout(30.0, "portal-42", timeout=0.5)
+    assert str(error) == "limiter 'portal-42': permit available in 30.000 s, beyond the timeout of 0.500 s"
+    assert (error.retry_after, error.limiter, error.timeout) == (30.0, "portal-42", 0.5)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.retry_after, copy.limiter, copy.timeout, str(copy)) == (30.0, "portal-42", 0.5, str(error))
+    unknown = AcquireTimeout(3.0, "x")
+    assert unknown.timeout is None and str(unknown) == "limiter 'x': permit available in 3.000 s, beyond the timeout"
+
+    slots = ConcurrencyLimit(1, lease=30.0, name="org", clock=ManualClock())
+    assert slots.try_hold() is not None
+    with pytest.raises(AcquireTimeout) as info:
+        slots.hold(timeout=10.0)
+    assert info.value.timeout == 10.0 and "beyond the timeout of 10.000 s" in str(info.value)
 
 
 def test_reservation_wait_and_cancel_after_use() -> None:

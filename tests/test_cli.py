@@ -74,6 +74,84 @@ def test_check_reads_stdin() -> None:
     assert result.returncode == 1
 
 
+def run_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "ratewindow", *args], input=stdin, capture_output=True,
+                          timeout=120, check=False)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def test_check_lists_every_unreadable_line_and_exits_2(tmp_path: Path) -> None:
+    """Input the parser chokes on (huge integers, deep nesting, bytes that are not UTF-8) is a bad
+    line like any other: never a crash, never exit 1 (the violation code)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = [
+        b"0", b"0.1", b"0.2", b"0.3",  # 4 in a second: a violation of 3/s among the good lines
+        b'{"t": 1' + b"0" * 400 + b"}",  # 2: a time too large for a float (OverflowError)
+        b'{"t": 1, "cost": 1' + b"0" * 400 + b"}",  # 3: a cost too large (OverflowError)
+        b'{"t": ' + deep.encode() + b"}",  # 4: RecursionError
+        b"caf\xe9",  # 5: not UTF-8
+        b"-5",  # 6: a negative time
+        b'{"t": true}',  # 7: a bool is not a time
+        b'{"t": 2, "cost": 1e999}',  # 8: an infinite cost
+        b"2026-11-24T10:00:00+00:00",
+    ]
+    log = tmp_path / "bad.log"
+    log.write_bytes(b"\n".join(lines[:4]) + b"\n" + b"\n".join(lines[4:]) + b"\n")
+    result = run("check", str(log), "--rate", "3/s")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for number in range(5, 12):
+        assert f"bad.log:{number}: " in result.stderr, number
+    assert "bad.log:8: not UTF-8" in result.stderr
+    assert "bad.log:9: time must be >= 0" in result.stderr
+    assert "7 unreadable line(s)" in result.stderr
+    assert "rate 3/s: 5 units" in result.stdout  # the good lines are still reported
+
+    piped = run_bytes("check", "-", "--rate", "3/s", stdin=b"0\n\xff\xfe\n1\n")
+    assert piped.returncode == 2 and "<stdin>:2: not UTF-8" in piped.stderr
+
+
+def test_check_refuses_a_log_without_request_times(tmp_path: Path) -> None:
+    for text in ("", "\n  \n"):
+        log = tmp_path / "empty.log"
+        log.write_text(text)
+        result = run("check", str(log), "--rate", "3/s")
+        assert result.returncode == 2
+        assert f"{log}: no request times" in result.stderr
+
+
+def test_check_reads_naive_timestamps_as_utc_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "naive.log"
+    log.write_text("2026-11-24T10:00:00\n2026-11-24T10:00:00.500Z\n" + json.dumps({"t": "2026-11-24 10:00:00.750"}))
+    result = run("check", str(log), "--rate", "3/s")
+    assert result.returncode == 0, result.stderr
+    assert "3 units over 0.750 s" in result.stdout  # the naive times are the UTC ones
+    assert "2 timestamp(s) without a UTC offset were read as UTC (the first on line 1)" in result.stderr
+    assert "UTC" in run("check", "--help").stdout
+
+
+def test_check_says_what_the_utilisation_means(tmp_path: Path) -> None:
+    light = tmp_path / "light.log"
+    light.write_text("0\n5\n")  # 2 requests against 5/s: no pace to compare with
+    result = run("check", str(light), "--rate", "5/s")
+    assert result.returncode == 0
+    assert "utilisation 0.0%" not in result.stdout
+    assert "utilisation n/a: all 2 units fit in one window" in result.stdout
+
+    busy = tmp_path / "busy.log"
+    busy.write_text("\n".join(str(i / 8) for i in range(17)))  # 8/s for 2 s: exactly the limit
+    result = run("check", str(busy), "--rate", "8/s")
+    assert result.returncode == 0
+    assert ("utilisation 100.0%: the rate allows these 17 units in 2.000 s at the least, "
+            "and they took 2.000 s (100% is as fast as the rate allows)") in result.stdout
+
+    fast = tmp_path / "fast.log"
+    fast.write_text("\n".join(str(i / 20) for i in range(17)))  # 8/s exceeded: 17 units in 0.8 s
+    result = run("check", str(fast), "--rate", "8/s")
+    assert result.returncode == 1
+    assert "utilisation 250.0%: " in result.stdout and "above 100%: faster than the rate allows" in result.stdout
+
+
 @pytest.mark.realtime
 def test_version_names_ratewindow_its_adapters_and_python() -> None:
     from importlib import metadata

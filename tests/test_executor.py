@@ -4,6 +4,7 @@ circuit breaker, the daily quota, the journal, ordering and bounded memory. Exac
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import json
 import logging
@@ -11,6 +12,7 @@ import math
 import os
 import signal
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from _executor_helpers import ApiError, HTTPError, RecordingWindow, peak_in_wind
 from ratewindow import (
     CircuitOpen,
     DailyQuota,
+    JournalError,
     Limits,
     Outcome,
     QuotaExhausted,
@@ -415,9 +418,68 @@ def test_journal_key_defaults_to_the_item(clock: ManualClock, tmp_path: Path) ->
     assert [o.resumed for o in again] == [True, True, False]
 
 
-def test_journal_refuses_values_it_cannot_store(clock: ManualClock, tmp_path: Path) -> None:
-    with executor(None, clock, max_workers=1) as ex, pytest.raises(TypeError, match="not JSON-serialisable"):
-        ex.map(lambda i: object(), range(3), journal=tmp_path / "run.jsonl")
+class Model:
+    """Shaped like an SDK model: ``to_dict()`` holds datetimes."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": str(self.n), "created_at": dt.datetime(2026, 5, 4, tzinfo=dt.timezone.utc)}
+
+
+def awkward_value(item: int) -> object:
+    """Values a journal has to cope with, by item: most are fine."""
+    if item == 2:
+        return os.fsdecode(b"report-\xff.csv")  # a lone surrogate: escaped, kept
+    if item == 4:
+        deep: list[object] = []
+        for _ in range(100_000):
+            deep = [deep]
+        return deep  # RecursionError: this item fails
+    if item == 6:
+        return object()  # not JSON at all: this item fails
+    if item == 8:
+        return Model(item)  # converted through to_dict()
+    return item
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_value_the_journal_cannot_hold_fails_only_its_item(clock: ManualClock, tmp_path: Path,
+                                                             workers: int) -> None:
+    journal = tmp_path / "run.jsonl"
+    with executor(None, clock, max_workers=workers) as ex:
+        outcomes = ex.map(awkward_value, range(12), journal=journal)
+    assert [o.ok for o in outcomes] == [i not in (4, 6) for i in range(12)]
+    assert outcomes[2].value == os.fsdecode(b"report-\xff.csv")
+    assert isinstance(outcomes[8].value, Model)  # the live outcome keeps what the function returned
+    for bad, kind, why in ((outcomes[4], "list", "nested too deeply"), (outcomes[6], "object", "not JSON")):
+        assert isinstance(bad.error, JournalError) and isinstance(bad.error, TypeError)
+        assert (bad.error.key, bad.error.value_type) == (bad.item, kind)
+        assert why in str(bad.error) and "to_dict()" in str(bad.error)
+        assert bad.attempts == 1 and bad.value is None
+    assert (ex.stats.succeeded, ex.stats.failed) == (10, 2)
+    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["key"] for r in records) == list(range(12))  # every finished outcome is journaled
+    assert {r["key"] for r in records if not r["ok"]} == {4, 6}
+
+    with executor(None, clock, max_workers=workers) as ex:
+        again = ex.map(awkward_value, range(12), journal=journal)
+    assert [o.resumed for o in again] == [i not in (4, 6) for i in range(12)]
+    assert again[2].value == os.fsdecode(b"report-\xff.csv")
+    assert again[8].value == {"id": "8", "created_at": "2026-05-04T00:00:00+00:00"}  # the journaled form
+
+
+def test_items_sharing_a_journal_key_run_and_warn(clock: ManualClock, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    journal = tmp_path / "run.jsonl"
+    with executor(None, clock, max_workers=1) as ex, caplog.at_level(logging.WARNING, logger="ratewindow"):
+        outcomes = ex.map(str.upper, ["a", "b", "a", "c", "b"], key=lambda s: s, journal=journal)
+    assert [o.value for o in outcomes] == ["A", "B", "A", "C", "B"]  # documented: each item runs
+    warnings = [r.getMessage() for r in caplog.records if "same journal key" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "item 2 has the same journal key as an earlier item: 'a'" in warnings[0]
+    assert "2 items of this batch" in caplog.text
 
 
 def test_torn_last_line_is_ignored_and_cut_off(clock: ManualClock, tmp_path: Path) -> None:
@@ -533,6 +595,19 @@ def test_sizing_is_logged_once_at_info(clock: ManualClock, caplog: pytest.LogCap
     assert len(sizing) == 1 and sizing[0].levelno == logging.INFO
 
 
+def test_a_fixed_worker_count_is_logged_as_fixed_by_max_workers(clock: ManualClock,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    with executor(None, clock, max_workers=3) as ex:
+        ex.map(lambda n: n, range(5))
+    with executor(None, clock) as ex:
+        ex.map(lambda n: n, range(5))
+    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("executor: ")]
+    assert messages[0] == "executor: 3 workers (fixed by max_workers=3, not sized from the rate)"
+    assert "(the limiter's rate is unknown)" in messages[1]
+    assert "as given" not in caplog.text
+
+
 def test_closed_executor_refuses_work(clock: ManualClock) -> None:
     ex = executor(None, clock)
     ex.map(lambda n: n, range(3))
@@ -541,6 +616,23 @@ def test_closed_executor_refuses_work(clock: ManualClock) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         ex.map(lambda n: n, range(3))
     assert "closed=True" in repr(ex)
+
+
+def test_a_dropped_executor_lets_its_worker_threads_end() -> None:
+    """Like the standard library's ThreadPoolExecutor: an executor dropped without ``close()``
+    must not leave its threads blocked forever (they held it alive, too)."""
+    before = set(threading.enumerate())
+    ex = RateLimitedExecutor(None, max_workers=4, progress=False)
+    assert [o.value for o in ex.map(lambda n: n * 2, range(20))] == [n * 2 for n in range(20)]
+    workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("ratewindow-worker-")]
+    assert len(workers) == 4
+    dropped = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert dropped() is None
+    for thread in workers:
+        thread.join(timeout=10.0)
+    assert [t.name for t in workers if t.is_alive()] == []
 
 
 @pytest.mark.parametrize(

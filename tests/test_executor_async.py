@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from ratewindow import (
     AsyncRateLimitedExecutor,
     CircuitOpen,
     DailyQuota,
+    JournalError,
     QuotaExhausted,
     Retry,
     RetryLater,
@@ -154,6 +156,32 @@ def test_quota_exhausted_then_resumed_from_the_journal(tmp_path: Path) -> None:
     second = run(batch())
     assert [o.resumed for o in second] == [True] * 4 + [False] * 2 and all(o.ok for o in second)
     assert all(len(t) == 1 for t in times.values()) and sorted(times) == list(range(6))
+
+
+def test_a_value_the_journal_cannot_hold_fails_only_its_item(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    journal = tmp_path / "run.jsonl"
+
+    async def fetch(item: int) -> object:
+        await asyncio.sleep(0)
+        if item == 1:
+            return os.fsdecode(b"\xff")  # a lone surrogate: escaped, kept
+        if item == 3:
+            return {"when": dt.datetime(2026, 5, 4), "tags": {"b", "a"}}  # converted
+        return object() if item == 5 else item
+
+    async def batch() -> list[Any]:
+        return await executor(None, clock, max_concurrency=3).map(fetch, range(8), journal=journal)
+
+    first = run(batch())
+    assert [o.ok for o in first] == [i != 5 for i in range(8)]
+    assert isinstance(first[5].error, JournalError) and first[5].error.value_type == "object"
+    records = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["key"] for r in records) == list(range(8))
+    second = run(batch())
+    assert [o.resumed for o in second] == [i != 5 for i in range(8)]
+    assert second[1].value == os.fsdecode(b"\xff")
+    assert second[3].value == {"when": "2026-05-04T00:00:00", "tags": ["a", "b"]}
 
 
 def test_endless_async_source_is_pulled_lazily() -> None:

@@ -7,8 +7,11 @@ with its own store; real processes sharing a SQLite file share each key's budget
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
+import re
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +201,44 @@ def test_threads_that_first_use_a_name_together_share_one_budget(
             thread.join()
         assert grants.count(True) == 1, grants
         assert not SlidingWindow(1, 60.0, name="t:k", store=store).try_acquire()  # one state, seen by all
+
+
+def _bytes_per_key(build: Any, keys: int = 20_000) -> float:
+    """Bytes a MemoryStore keeps per key used through ``for_key``, each key with one grant,
+    measured with tracemalloc once the template's cache of keyed limiters is full (so what grows
+    is the store alone)."""
+    store = MemoryStore()
+    clock = ManualClock(START)
+    template = build(store, clock)
+    for n in range(2 * KEYED_HANDLES):
+        template.for_key(f"warm-{n}").try_acquire()
+        clock.advance(0.001)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(keys):
+            template.for_key(f"portal-{n}").try_acquire()
+            clock.advance(0.001)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename")) / keys
+
+
+def _stated(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"about (\d+) bytes\s+per\s+key", text)]
+
+
+def test_the_documented_memory_per_key_is_what_a_memory_store_keeps() -> None:
+    window = _bytes_per_key(lambda s, c: SlidingWindow(190, 10.0, name="hubspot", store=s, clock=c))
+    daily = _bytes_per_key(lambda s, c: DailyQuota(625_000, tz="America/New_York", name="hubspot", store=s,
+                                                   clock=c))
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    docstring = SlidingWindow.for_key.__doc__ or ""
+    stated = _stated(readme) + _stated(docstring)
+    assert len(stated) == 2, stated
+    for figure in stated:  # the figure is for a sliding window holding one grant
+        assert abs(window - figure) <= 0.1 * figure, (window, figure)
+    assert daily < window  # and the README says the others cost less

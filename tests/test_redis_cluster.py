@@ -64,6 +64,19 @@ def test_members_on_different_slots_are_refused_before_any_call(cluster_client: 
     assert cluster_client.exists("ratewindow:{a-1}:window:a-1:60.0") == 0
 
 
+def test_a_prefix_that_splits_one_name_names_the_two_hashed_values(cluster_client: Any) -> None:
+    """An empty ``{}`` in the prefix makes Redis hash whole keys: members of one name land on
+    different slots. The error names the two values hashed, not the one name twice."""
+    store = RedisStore(cluster_client, prefix="{}:")
+    both = Limits(SlidingWindow(2, 60.0, name="same", store=store), DailyQuota(3, name="same", store=store))
+    with pytest.raises(ValueError, match="hash tag") as caught:
+        both.try_acquire()
+    message = str(caught.value)
+    assert "'same', 'same'" not in message
+    assert "'{}:{same}:window:same:60.0'" in message and "'{}:{same}:daily:same:UTC:00:00:00'" in message
+    assert "prefix '{}:'" in message
+
+
 def test_threads_share_exactly_one_limit(cluster_client: Any) -> None:
     """16 threads, each with its own limiter object, against one composite on the cluster."""
     name = f"race-{uuid.uuid4().hex[:6]}"

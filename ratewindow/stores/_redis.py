@@ -383,10 +383,21 @@ class RedisStore:
         if self._cluster and len(members) > 1:
             tags = {m.slot_tag for m in members}
             if len(tags) > 1:
+                hashed: dict[str, str] = {}  # the value Redis hashes -> the first member's name
+                for member, spec in zip(members, specs):
+                    hashed.setdefault(member.slot_tag, spec.name)
+                (tag_a, name_a), (tag_b, name_b) = list(hashed.items())[:2]
+                if name_a != name_b:
+                    why = f"their names {name_a!r} and {name_b!r} differ"
+                elif "{}" in self.prefix:
+                    why = f"the prefix {self.prefix!r} has an empty {{}}, so Redis hashes each whole key"
+                else:
+                    why = f"the prefix {self.prefix!r} makes Redis hash different parts of their keys"
                 raise ValueError(
-                    "on Redis Cluster the members of one Limits must share a hash tag, but "
-                    f"{', '.join(repr(s.name) for s in specs)} have different names: give them the same "
-                    "name, or a common tag in the store's prefix such as prefix='{ratewindow}:'"
+                    "on Redis Cluster the members of one Limits must share a hash tag, but their keys "
+                    f"hash on {tag_a!r} (limiter {name_a!r}) and {tag_b!r} (limiter {name_b!r}): {why}. "
+                    "Give them the same name, and a prefix with no tag or a common tag such as "
+                    "prefix='{ratewindow}:'"
                 )
         return members
 

@@ -827,7 +827,12 @@ def executor(
     ...     outcomes = ex.map(lambda i: hs.crm.objects.calls.basic_api.get_by_id(i), call_ids)
     """
     limiter = limiter_of(hubspot_client)
-    workers = max_workers if max_workers is not None else limiter.workers(latency)
+    if max_workers is None:
+        workers = limiter.workers(latency)
+        _log.info("ratewindow_hubspot.executor: %d workers for %.3g requests/s at latency=%.3g s per request "
+                  "(rate x latency x 2, between 2 and 64)", workers, limiter.rate(), latency)
+    else:
+        workers = max_workers
     if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0:
         limiter.ensure_pool(workers)
     return RateLimitedExecutor(None, max_workers=workers, retry=retry, **executor_kwargs)

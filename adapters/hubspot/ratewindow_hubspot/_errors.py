@@ -89,7 +89,7 @@ class DailyLimitExhausted(QuotaExhausted):
         self.args = (retry_at, limiter, self.retry_after)
 
     def __str__(self) -> str:
-        return f"HubSpot daily limit of {self.limiter!r} spent; it resets at Unix time {self.retry_at:.0f}"
+        return f"HubSpot daily limit of {self.limiter!r} spent; it resets at {self.retry_at_text}"
 
 
 class SearchCapExceeded(Exception):

@@ -153,6 +153,21 @@ def test_executor_takes_no_permit_and_sizes_workers_from_the_limits(
     assert limiter_of(hs).pool_size == 70
 
 
+def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFixture) -> None:
+    hs = ratewindow_hubspot.client(TOKEN)
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    with ratewindow_hubspot.executor(hs, progress=False) as ex:
+        ex.map(lambda n: n, range(3))  # no request: only the sizing is logged
+    assert "as given" not in caplog.text
+    assert ("ratewindow_hubspot.executor: 19 workers for 18.8 requests/s at latency=0.5 s per request "
+            "(rate x latency x 2, between 2 and 64)") in caplog.text
+    caplog.clear()
+    with ratewindow_hubspot.executor(hs, max_workers=7, progress=False) as ex:
+        ex.map(lambda n: n, range(3))
+    assert "ratewindow_hubspot.executor" not in caplog.text  # the caller chose: nothing to explain
+    assert "executor: 7 workers (fixed by max_workers=7" in caplog.text
+
+
 def test_wrap_keeps_the_client_and_its_factory_and_wraps_once(
     manual_fake: FakeHubSpot, clock: ManualClock
 ) -> None:

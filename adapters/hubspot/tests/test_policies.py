@@ -191,3 +191,10 @@ def test_the_local_daily_quota_follows_the_headers_and_refuses_before_sending(cl
             info.value.retry_at, info.value.limiter, info.value.retry_after,
         )  # fmt: skip
         assert TOKEN not in str(info.value) + repr(info.value)
+
+
+def test_daily_limit_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
+    error = DailyLimitExhausted(1_796_533_200.0, "hubspot:abc", retry_after=100.0)
+    assert str(error) == ("HubSpot daily limit of 'hubspot:abc' spent; it resets at "
+                          "2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)")
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)

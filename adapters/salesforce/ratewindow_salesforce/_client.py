@@ -277,7 +277,9 @@ def _store(store: StoreLike | None) -> Store:
 
 def _org_name(sf: Salesforce, name: str | None) -> str:
     if name is not None:
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        if not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         return name
     return f"salesforce:{str(sf.sf_instance).lower()}"
@@ -433,6 +435,7 @@ def executor(sf: Salesforce, *, max_workers: int | None = None, retry: Retry | N
     adapter = adapter_of(sf)
     if max_workers is None and adapter.concurrency is not None:
         max_workers = adapter.concurrency.limit
+        log.info("ratewindow_salesforce.executor: %d workers, the client's concurrency cap", max_workers)
     policy = RETRY if retry is None else retry
     return RateLimitedExecutor(None, max_workers=max_workers, retry=policy, **kwargs)
 

@@ -65,7 +65,7 @@ class AllocationExhausted(QuotaExhausted):
             share = f" ({self.allowance:,} of the org's {self.allocation:,} requests may be used)"
         return (
             f"Salesforce allocation {self.limiter!r} spent{share}; it frees in {self.retry_after:.3f} s, "
-            f"at Unix time {self.retry_at:.3f}"
+            f"at {self.retry_at_text}"
         )
 
 

@@ -349,12 +349,35 @@ def test_a_refresh_that_does_not_help_is_not_repeated(make_fake: MakeFake, conne
     assert calls == [1] and fake.stats.total == 2  # the first try and one re-send
 
 
+def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFixture) -> None:
+    sf = rs.client(instance_url="https://acme.my.salesforce.com", session_id="00Dx!session", concurrency=5)
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    with rs.executor(sf, progress=False) as pool:
+        pool.map(lambda n: n, range(3))  # no request: only the sizing is logged
+    assert "as given" not in caplog.text
+    assert "ratewindow_salesforce.executor: 5 workers, the client's concurrency cap" in caplog.text
+
+
+@pytest.mark.parametrize(("name", "error"), [(5, TypeError), ("", ValueError)])
+def test_a_bad_org_name_is_refused_by_type_or_value(name: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="name must be a non-empty string"):
+        rs.client(instance_url="https://acme.my.salesforce.com", session_id="00Dx!session", name=name)  # type: ignore[arg-type]
+
+
 def test_allocation_exhausted_pickles() -> None:
     error = rs.AllocationExhausted(123.0, "salesforce:x", 4.5, 100, 90)
     again = pickle.loads(pickle.dumps(error))
     assert (again.retry_at, again.limiter, again.retry_after, again.allocation, again.allowance) == (
         123.0, "salesforce:x", 4.5, 100, 90)
     assert str(again) == str(error)
+
+
+def test_allocation_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
+    error = rs.AllocationExhausted(1_796_533_200.0, "salesforce:acme", 100.0, 15_000, 13_500)
+    assert str(error) == (
+        "Salesforce allocation 'salesforce:acme' spent (13,500 of the org's 15,000 requests may be used); "
+        "it frees in 100.000 s, at 2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
+    )
 
 
 def test_the_session_id_never_appears(make_fake: MakeFake, connect: Connect, caplog: pytest.LogCaptureFixture,
