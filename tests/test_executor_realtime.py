@@ -148,7 +148,7 @@ def test_ctrl_c_does_not_wait_for_permits_and_gives_bookings_back() -> None:
                                                                progress=False) as ex:
         ex.map(work, range(10))
     assert time.monotonic() - started < 5.0  # not the 60 s the next permits were booked for
-    assert 59.0 < limiter.wait_time() <= 60.0  # the bookings at 60 s and 120 s were given back
+    assert 59.0 < limiter.wait_time() <= 60.0 + GRACE  # the bookings at 60 s and 120 s were given back
 
 
 def test_concurrent_429s_pause_the_limiter_once() -> None:

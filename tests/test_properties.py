@@ -368,3 +368,47 @@ def test_composite_reservations_keep_every_window_exact(limits: tuple[int, int],
         for model in (model_a, model_b):
             for t, _ in model.bookings:
                 assert model.in_window(t) <= model.limit
+
+
+# -- what the server sees: callers that resume late ----------------------------------------------
+lateness = st.one_of(
+    st.just(0.0),
+    st.integers(min_value=0, max_value=64).map(lambda n: n * TICK / 4),
+    st.integers(min_value=0, max_value=64 * 3).map(lambda n: n * TICK),
+)
+
+
+@EXAMPLES
+@given(
+    limit=st.integers(1, 6),
+    window=st.sampled_from([0.5, 1.0, 2.0]),
+    margin=st.sampled_from([0.0, 0.125]),
+    composite=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+    late=st.lists(lateness, min_size=1, max_size=8),
+    cancel_share=st.sampled_from([0.0, 0.2]),
+)
+def test_late_callers_never_crowd_a_window_at_the_server(
+    limit: int, window: float, margin: float, composite: bool, seed: int, late: list[float],
+    cancel_share: float,
+) -> None:
+    """Callers book, wake late by any of ``late`` (scheduler, GIL, a busy loop), confirm, and
+    start: the start times never hold more than the limit in any window, on every member, and
+    every caller that did not give up gets its requests through."""
+    import random
+
+    from ratewindow.testing import _most_started, late_callers
+
+    clock = ManualClock(1_000_000.0)
+    first = SlidingWindow(limit, window, margin=margin, name="a", clock=clock)
+    limiter: SlidingWindow | Limits = first
+    if composite:
+        limiter = Limits(first, SlidingWindow(limit * 3, window * 4, name="b", clock=clock))
+    rng = random.Random(seed)
+    starts = late_callers(limiter, clock, rng, callers=5, requests=6, lateness=lambda r: r.choice(late),
+                          cancel_share=cancel_share, cost=lambda r: r.choice((1, 1, 2)) if limit > 1 else 1)
+    assert _most_started(starts, limit, window) <= limit
+    if composite:
+        assert _most_started(starts, limit * 3, window * 4) <= limit * 3
+    if cancel_share == 0.0:
+        assert len(starts) == 5 * 6
