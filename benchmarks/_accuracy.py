@@ -249,7 +249,8 @@ def certain_counts(spans: Spans, limit: int, window: float) -> tuple[int, int]:
     return most, violating
 
 
-def _errors_text(errors: Counter[str]) -> str:
+def errors_text(errors: Counter[str]) -> str:
+    """A table cell: the two most frequent errors with their counts, and how many other kinds."""
     if not errors:
         return "none"
     shown = [f"{count:,} x {text}" for text, count in errors.most_common(2)]
@@ -257,7 +258,8 @@ def _errors_text(errors: Counter[str]) -> str:
     return "; ".join(shown) + (f"; {more} other kinds" if more > 0 else "")
 
 
-def _cleanup_redis(url: str, key: str) -> None:
+def cleanup_redis(url: str, key: str) -> None:
+    """Delete the keys whose names contain ``key`` (a row's unique name): only what the row wrote."""
     try:
         client = _redis_client(url)
         names = list(client.scan_iter(match=f"*{key}*", count=1000))
@@ -312,7 +314,7 @@ def measure(kind: str, redis_url: str, directory: str, seconds: float) -> list[o
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if kind != "rw-sqlite" and kind != "pyrate-sqlite":
-            _cleanup_redis(redis_url, key)
+            cleanup_redis(redis_url, key)
     if fatal:
         return [label, fatal[0], "", "", "", "", ""]
     if late > 0:
@@ -324,7 +326,7 @@ def measure(kind: str, redis_url: str, directory: str, seconds: float) -> list[o
     widths = [(b - a) * 1000 for a, b in spans]
     ms = f"{statistics.median(widths):.2f} / {max(widths):.1f}" if widths else ""
     return [label, f"{len(spans):,}", f"{most} of {LIMIT}", f"{violating:,}",
-            f"{len(spans) / allowed:.0%}" if allowed else "", _errors_text(errors), ms]
+            f"{len(spans) / allowed:.0%}" if allowed else "", errors_text(errors), ms]
 
 
 def accuracy_rows(redis_url: str, directory: str, seconds: float = 5.0) -> list[list[object]]:

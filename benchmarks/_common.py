@@ -22,9 +22,9 @@ def version(dist: str) -> str:
         return "not installed"
 
 
-def environment() -> str:
-    """A markdown paragraph: date, machine, Python, and the measured libraries' versions."""
-    versions = ", ".join(f"{name} {version(name)}" for name in PEERS)
+def environment(dists: Sequence[str] = PEERS) -> str:
+    """A markdown paragraph: date, machine, Python, and the versions of ``dists`` (distribution names)."""
+    versions = ", ".join(f"{name} {version(name)}" for name in dists)
     return (
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
         f"({platform.machine()}, {platform.system()}), Python {platform.python_version()}; {versions}."
