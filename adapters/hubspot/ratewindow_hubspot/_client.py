@@ -52,6 +52,7 @@ from ratewindow import (
     Store,
     TokenBucket,
     WallClock,
+    as_store,
     store_from_env,
 )
 
@@ -687,7 +688,7 @@ def wrap(
     tier: str = "professional",
     limits: Limiter | None = None,
     search_limits: Limiter | None = None,
-    store: Store | None = None,
+    store: Store | str | None = None,
     account_id: int | str | None = None,
     time_zone: str = "UTC",
     margin: float | None = None,
@@ -718,7 +719,7 @@ def wrap(
         tier=tier,
         limits=limits,
         search_limits=search_limits,
-        store=store if store is not None else store_from_env(),
+        store=as_store(store, default=store_from_env),
         time_zone=time_zone,
         margin=margin,
         max_wait=max_wait,
@@ -740,7 +741,7 @@ def client(
     *,
     tier: str = "professional",
     limits: Limiter | None = None,
-    store: Store | None = None,
+    store: Store | str | None = None,
     host: str | None = None,
     time_zone: str = "UTC",
     account_id: int | str | None = None,
@@ -764,7 +765,8 @@ def client(
             ``Limits(SlidingWindow(150, 10.0), DailyQuota(500_000, tz="America/New_York"))``.
             Its first ``SlidingWindow`` and ``DailyQuota`` members are calibrated from the headers;
             its limits are never raised or lowered. Build it on ``store`` (and ``clock``).
-        store: where the limiters keep their state. None: ``RATEWINDOW_STORE`` if set (e.g.
+        store: where the limiters keep their state: a ratewindow store or a store URL (e.g.
+            ``sqlite:///limits.db``). None: ``RATEWINDOW_STORE`` if set (e.g.
             ``redis://host:6379/0``, so several processes share one budget), else in this process.
         host: base URL for every request, ``api_request()`` included (e.g. a ``FakeHubSpot``).
         time_zone: IANA name of the account's time zone; the daily quota resets at its midnight.

@@ -6,6 +6,7 @@ The official SDK talks to ``FakeHubSpot`` over loopback HTTP; nothing in the SDK
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -266,6 +267,21 @@ def test_limiters_are_named_by_fingerprint_and_shared_through_a_store(
     store = SQLiteStore(str(tmp_path / "explicit.db"))
     explicit = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=store))
     assert explicit.account.available() == 100
+
+
+def test_store_takes_a_store_or_a_store_url_and_refuses_anything_else(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'limits.db'}"
+    first = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=url))
+    second = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=url))
+    assert first.account.try_acquire(100)
+    assert second.account.available() == 0  # one budget, through the URL's SQLite file
+    for bad in (42, b"memory://", object()):
+        with pytest.raises(TypeError, match="store must be .* got " + re.escape(repr(bad))):
+            ratewindow_hubspot.client(TOKEN, store=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="store must be"):
+            ratewindow_hubspot.wrap(hubspot.HubSpot(access_token=TOKEN), store=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="invalid store URL"):
+        ratewindow_hubspot.client(TOKEN, store="mongodb://x")
 
 
 @pytest.mark.realtime

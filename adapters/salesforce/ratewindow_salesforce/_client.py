@@ -28,8 +28,8 @@ from ratewindow import (
     Retry,
     RetryLater,
     Store,
+    as_store,
     store_from_env,
-    store_from_url,
 )
 from ratewindow.http import RateLimitedAdapter
 from simple_salesforce.api import Salesforce
@@ -267,14 +267,6 @@ def route_through(metadata: Any, session: requests.Session) -> None:
         transport.session = session
 
 
-def _store(store: StoreLike | None) -> Store:
-    if store is None:
-        return store_from_env()
-    if isinstance(store, str):
-        return store_from_url(store)
-    return store
-
-
 def _org_name(sf: Salesforce, name: str | None) -> str:
     if name is not None:
         if not isinstance(name, str) or not name:
@@ -333,7 +325,7 @@ def wrap(
     chosen = OrgLimits() if limits is None else limits
     if not isinstance(chosen, OrgLimits):
         raise TypeError(f"limits must be an OrgLimits, got {limits!r}")
-    shared = _store(store)
+    shared = as_store(store, default=store_from_env)
     org_name = _org_name(sf, name)
     cap: ConcurrencyLimit | None
     if concurrency is None or isinstance(concurrency, ConcurrencyLimit):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import threading
 import time
 from typing import Any
@@ -140,6 +141,11 @@ def test_unwrapped_clients_and_bad_arguments_are_refused(fake: FakeSalesforce, p
         rs.wrap(sf, concurrency=0)
     with pytest.raises(TypeError, match="OrgLimits"):
         rs.wrap(sf, limits=100)  # type: ignore[arg-type]
+    for bad in (42, b"memory://", object()):
+        with pytest.raises(TypeError, match="store must be .* got " + re.escape(repr(bad))):
+            rs.wrap(sf, store=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="invalid store URL"):
+        rs.wrap(sf, store="mongodb://x")
 
 
 @pytest.mark.parametrize(
