@@ -287,6 +287,14 @@ def test_limits_of_members_on_different_shared_stores_is_refused() -> None:
     assert [m.name for m in nested.limiters] == ["a", "c", "b"]
 
 
+@pytest.mark.parametrize("thing", [42, "fetch", None], ids=repr)
+def test_decorating_something_that_is_not_callable_is_a_type_error_naming_it(thing) -> None:
+    limiter = SlidingWindow(1, 1.0)
+    with pytest.raises(TypeError, match=f"a limiter decorates a function or coroutine function, got {thing!r}"):
+        limiter(thing)
+    assert limiter.available() == 1
+
+
 # -- store=: a store or a store URL, anything else refused at construction -----------------------
 STORE_TAKERS = {
     "SlidingWindow": lambda store: SlidingWindow(5, 1.0, store=store),

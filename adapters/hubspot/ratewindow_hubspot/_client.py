@@ -186,6 +186,11 @@ class HubSpotLimiter:
     ) -> None:
         if limits is None and tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+        if tier == "oauth_app" and account_id is None:
+            raise ValueError(
+                "tier='oauth_app' is limited per installing account: give account_id= (the portal id); "
+                "OAuth tokens change every 30 minutes, so a token cannot name the account's window"
+            )
         if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or not max_wait >= 0:
             raise ValueError(f"max_wait must be a number of seconds >= 0, got {max_wait!r}")
         if pool_size is not None and (isinstance(pool_size, bool) or not isinstance(pool_size, int)
@@ -787,13 +792,22 @@ def client(
             may be re-sent below ratewindow; give ``retry=`` to :func:`executor`.
 
     Raises:
-        ValueError: an unknown tier or time zone, ``retry`` given, or another bad argument.
-        TypeError: ``limits`` is not a ratewindow limiter.
+        ValueError: an unknown tier or time zone, an empty ``access_token``, ``oauth_app`` without
+            ``account_id``, ``retry`` given, or another bad argument.
+        TypeError: no ``access_token`` (nor ``api_key``), a token that is not a string, ``limits``
+            not a ratewindow limiter, or ``store`` neither a store nor a store URL.
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-na1-...", tier="professional")
     >>> # hs.crm.contacts.basic_api.get_page(limit=100)  -- waits for a permit, then sends
     """
+    if access_token is None and hubspot_kwargs.get("api_key") is None:
+        raise TypeError("client() needs access_token= (a private app token or an OAuth access token); "
+                        "without one HubSpot answers every request with 401")
+    if access_token is not None and not isinstance(access_token, str):
+        raise TypeError(f"access_token must be a string, got {type(access_token).__name__}")
+    if access_token is not None and not access_token.strip():
+        raise ValueError(f"access_token must be a non-empty string, got {access_token!r}")
     if hubspot_kwargs.get("retry") is not None:
         raise ValueError(
             "retry= would re-send requests below ratewindow without permits; "
@@ -837,7 +851,8 @@ def executor(
             ``breaker``, ``clock``).
 
     Raises:
-        TypeError: the client is not rate limited by ratewindow_hubspot.
+        TypeError: the client is not rate limited by ratewindow_hubspot, or ``latency`` is not a number.
+        ValueError: ``latency`` is not finite and > 0.
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-...")
@@ -845,6 +860,10 @@ def executor(
     ...     outcomes = ex.map(lambda i: hs.crm.objects.calls.basic_api.get_by_id(i), call_ids)
     """
     limiter = limiter_of(hubspot_client)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)):
+        raise TypeError(f"latency must be a finite number of seconds > 0, got {latency!r}")
+    if not 0 < latency < math.inf:
+        raise ValueError(f"latency must be a finite number of seconds > 0, got {latency!r}")
     workers = max_workers if max_workers is not None else limiter.workers(latency)
     if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0:
         limiter.ensure_pool(workers)

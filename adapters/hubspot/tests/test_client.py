@@ -191,6 +191,28 @@ def test_wrap_keeps_the_client_and_its_factory_and_wraps_once(
         ratewindow_hubspot.client(TOKEN, limits=190)  # type: ignore[arg-type]
 
 
+def test_missing_or_unusable_arguments_are_refused_at_construction() -> None:
+    with pytest.raises(TypeError, match="client\\(\\) needs access_token="):
+        ratewindow_hubspot.client()
+    with pytest.raises(ValueError, match="access_token must be a non-empty string, got ''"):
+        ratewindow_hubspot.client("")
+    with pytest.raises(ValueError, match="access_token must be a non-empty string"):
+        ratewindow_hubspot.client("   ")
+    with pytest.raises(TypeError, match="access_token must be a string, got int") as info:
+        ratewindow_hubspot.client(12345)  # type: ignore[arg-type]
+    assert "12345" not in str(info.value)  # a token, even a mistaken one, is never shown
+    assert limiter_of(ratewindow_hubspot.client(api_key="developer-key")).name.startswith("hubspot:")
+    with pytest.raises(ValueError, match="'oauth_app' is limited per installing account: give account_id="):
+        ratewindow_hubspot.client(TOKEN, tier="oauth_app")
+    with pytest.raises(ValueError, match="give account_id="):
+        ratewindow_hubspot.wrap(hubspot.HubSpot(access_token=TOKEN), tier="oauth_app")
+    hs = ratewindow_hubspot.client(TOKEN)
+    for latency, error in ((-1, ValueError), (0, ValueError), (float("nan"), ValueError),
+                           (float("inf"), ValueError), (True, TypeError), ("0.5", TypeError)):
+        with pytest.raises(error, match=f"latency must be a finite number of seconds > 0, got {latency!r}"):
+            ratewindow_hubspot.executor(hs, latency=latency)  # type: ignore[arg-type]
+
+
 def test_presets_follow_hubspot_published_limits() -> None:
     assert {name: (t.window_limit, t.window, t.daily_limit) for name, t in TIERS.items()} == {
         "free": (100, 10.0, 250_000),

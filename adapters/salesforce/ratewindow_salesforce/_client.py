@@ -372,13 +372,30 @@ def client(
     by default); other keyword arguments go to ``Salesforce`` (e.g. ``version="59.0"``).
 
     Raises:
-        as ``wrap``; ``TypeError`` from simple-salesforce for bad client arguments.
+        ValueError: ``instance_url`` is not an https URL with a host, or ``session_id`` is empty.
+        TypeError: either of them is not a string; from simple-salesforce for bad client arguments.
+        as ``wrap``.
 
     >>> import ratewindow_salesforce as rs
     >>> sf = rs.client(instance_url="https://acme.my.salesforce.com", session_id=token,
     ...                limits=rs.OrgLimits(reserve=0.1, per_minute=200), concurrency=25)  # doctest: +SKIP
     >>> sf.query_all("SELECT Id FROM Account")  # doctest: +SKIP
     """
+    if not isinstance(instance_url, str):
+        raise TypeError(f"instance_url must be a string such as 'https://acme.my.salesforce.com', "
+                        f"got {instance_url!r}")
+    try:
+        parts = urlsplit(instance_url.strip())
+        parts.port  # noqa: B018  # a bad port raises ValueError here
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError(f"instance_url must be an https URL such as 'https://acme.my.salesforce.com', "
+                         f"got {instance_url!r}")
+    if not isinstance(session_id, str):  # never shown: a session id is a credential
+        raise TypeError(f"session_id must be a string, got {type(session_id).__name__}")
+    if not session_id.strip():
+        raise ValueError(f"session_id must be a non-empty string (an access token), got {session_id!r}")
     sf = Salesforce(instance_url=instance_url, session_id=session_id, session=session,
                     **simple_salesforce_kwargs)
     return wrap(sf, limits=limits, concurrency=concurrency, store=store, name=name, refresh=refresh,

@@ -149,6 +149,24 @@ def test_unwrapped_clients_and_bad_arguments_are_refused(fake: FakeSalesforce, p
 
 
 @pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [({"instance_url": "acme"}, ValueError, "instance_url must be an https URL .*, got 'acme'"),
+     ({"instance_url": "http://acme.my.salesforce.com"}, ValueError, "must be an https URL"),
+     ({"instance_url": "https://"}, ValueError, "must be an https URL"),
+     ({"instance_url": "https://acme:port"}, ValueError, "must be an https URL"),
+     ({"instance_url": None}, TypeError, "instance_url must be a string .*, got None"),
+     ({"session_id": ""}, ValueError, "session_id must be a non-empty string"),
+     ({"session_id": " "}, ValueError, "session_id must be a non-empty string"),
+     ({"session_id": None}, TypeError, "session_id must be a string, got NoneType")],
+)
+def test_client_refuses_an_unusable_instance_url_or_session_id(kwargs: dict[str, Any], error: type[Exception],
+                                                               message: str) -> None:
+    arguments = {"instance_url": "https://acme.my.salesforce.com", "session_id": "00D!x", **kwargs}
+    with pytest.raises(error, match=message):
+        rs.client(**arguments, store=MemoryStore())
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"reserve": 1.0}, "reserve must be a fraction"), ({"reserve": -0.1}, "reserve"),
      ({"allocation": 0}, "allocation must be"), ({"per_minute": 2.5}, "per_minute"),
