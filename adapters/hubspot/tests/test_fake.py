@@ -765,8 +765,8 @@ def test_stop_leaves_no_threads_and_closes_the_port() -> None:
 def test_module_entry_point_serves_until_interrupted() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ADAPTER_ROOT), os.environ.get("PYTHONPATH", "")]))
     secret = "cli-secret-token-42"
-    command = [sys.executable, "-m", "ratewindow_hubspot.testing", "--port", "0", "--scale", "0.1",
-               "--latency", "0.01-0.02", "--token", secret]  # fmt: skip
+    command = [sys.executable, "-m", "ratewindow_hubspot.testing", "--port", "0", "--time-scale", "0.1",
+               "--latency", "0.01", "0.02", "--token", secret]  # fmt: skip
     # A shell's background job inherits SIGINT ignored (then Python installs no KeyboardInterrupt
     # handler): give the child the default disposition, as an interactive terminal would.
     with subprocess.Popen(
@@ -795,3 +795,18 @@ def test_module_entry_point_serves_until_interrupted() -> None:
             raise
     assert proc.returncode == 0, err
     assert secret not in "".join(lines) + out + err
+    assert "deprecated" not in err
+
+
+def test_module_entry_point_still_reads_the_old_spellings_with_a_notice(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ratewindow_hubspot.testing.__main__ import main
+
+    stop = threading.Event()
+    stop.set()  # serve, print the banner, return
+    assert main(["--port", "0", "--scale", "0.1", "--latency", "0.01-0.02"], stop_event=stop) == 0
+    out, err = capsys.readouterr()
+    assert "limits: 190 per 1 s per token" in out  # --scale 0.1 applied
+    assert sorted(err.splitlines()) == ["deprecated: --latency 0.01-0.02; write --latency 0.01 0.02",
+                                        "deprecated: --scale 0.1; write --time-scale 0.1"]
