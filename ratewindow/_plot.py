@@ -131,13 +131,16 @@ def nice_ticks(high: float, most: int = 6) -> list[float]:
     rough = high / most
     power = 10.0 ** math.floor(math.log10(rough))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power * most >= high)
-    count = math.ceil(high / step - 1e-9)
-    return [_round(step * i) for i in range(count + 1)]
+    count = max(1, math.ceil(high / step))
+    digits = max(0, 2 - math.floor(math.log10(step)))  # enough for steps such as 0.25 x 10^k
+    ticks = [_round(round(step * i, digits)) for i in range(count + 1)]
+    if ticks[-1] < high:  # float noise: one more step
+        ticks.append(_round(round(step * (count + 1), digits)))
+    return ticks
 
 
 def _round(value: float) -> float:
-    rounded = round(value, 9)
-    return int(rounded) if rounded == int(rounded) else rounded
+    return int(value) if value == int(value) else value
 
 
 def _tick_text(value: float) -> str:
@@ -175,20 +178,18 @@ def plot_window_panels(path: str | Path, panels: Sequence[WindowPanel], title: s
     if not panels:
         raise ValueError("plot_window_panels needs at least one panel")
     shown = min(p.window for p in panels) if tail is None else tail
+    # Every run is drawn up to the same end: ``shown`` seconds after the latest last request.
+    t_end = max((max(ts) - min(ts) + shown for p in panels for _, ts in p.runs if ts), default=shown)
     drawn: list[list[tuple[str, list[tuple[float, int]]]]] = []
-    t_max = 0.0
     for panel in panels:
         series = []
         for label, ts in panel.runs:
             if ts:
                 first = min(ts)
-                end = max(ts) - first + shown
-                points = [p for p in window_series([t - first for t in ts], panel.window) if p[0] <= end]
-                series.append((label, points))
-                t_max = max(t_max, end)
+                points = [p for p in window_series([t - first for t in ts], panel.window) if p[0] <= t_end]
+                series.append((label, [*points, (t_end, points[-1][1])]))
         drawn.append(series)
-    t_max = t_max or shown
-    x_ticks = nice_ticks(t_max, most=8)
+    x_ticks = nice_ticks(t_end or shown, most=8)
     t_max = x_ticks[-1]
     top_margin, gap, bottom_margin = 40, 30, 46
     height = top_margin + len(panels) * panel_height + (len(panels) - 1) * gap + bottom_margin
@@ -221,7 +222,7 @@ def plot_window_panels(path: str | Path, panels: Sequence[WindowPanel], title: s
         limit_y = bottom - round(panel.limit * sy)
         canvas.hline(left, right, limit_y, RED)
         canvas.hline(left, right, limit_y - 1, RED)
-        limit_label = panel.limit_label or f"LIMIT {_tick_text(_round(panel.limit))}"
+        limit_label = panel.limit_label or f"LIMIT {_tick_text(_round(float(panel.limit)))}"
         canvas.text(right - 6 * len(limit_label), limit_y - 12, limit_label, RED)
         for number, (label, points) in enumerate(series):
             color = PALETTE[number % len(PALETTE)]

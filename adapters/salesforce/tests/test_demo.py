@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ def test_demo_runs_the_seed_workload_without_a_refusal(tmp_path: Path) -> None:
     assert "refusals (403 REQUEST_LIMIT_EXCEEDED): 0; items failed: 0" in out
     assert "refusals: 0;" in out
     assert "batched results equal the one-at-a-time results: True" in out
+    assert "the seed's pace of 200 calls per minute (200 per 6 s)" in out
+    peak = re.search(r"counted in any 6 s \(a minute, time-scaled 10x\): (\d+) of the pace 200", out)
+    assert peak is not None and int(peak.group(1)) <= 200, out  # as the server counted
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
