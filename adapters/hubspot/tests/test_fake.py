@@ -52,6 +52,7 @@ from ratewindow_hubspot.testing import (  # noqa: E402
     TIERS,
     Dataset,
     FakeHubSpot,
+    RemoteFakeHubSpot,
     max_in_window,
     token_fingerprint,
 )
@@ -760,6 +761,21 @@ def test_stop_leaves_no_threads_and_closes_the_port() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     fake.stop()  # idempotent
     assert not fake.running
+
+
+def test_remote_fake_is_public_and_serves_from_a_child_process() -> None:
+    import ratewindow_hubspot.testing as testing
+
+    assert "RemoteFakeHubSpot" in testing.__all__ and RemoteFakeHubSpot.__doc__
+    with RemoteFakeHubSpot(tokens=[TOKEN], latency=[0.0, 0.0]) as fake:
+        assert fake.url.startswith("http://127.0.0.1:")
+        client = hubspot.HubSpot(access_token=TOKEN, host=fake.url)
+        page = client.crm.objects.calls.basic_api.get_page(limit=2)
+        assert len(page.results) == 2
+        [record] = fake.records()
+        assert record.status == 200 and record.path == "/crm/v3/objects/calls"
+        fake.reset()
+        assert fake.records() == []
 
 
 def test_module_entry_point_serves_until_interrupted() -> None:
