@@ -54,8 +54,8 @@ def check_store(store: object, *, default: Callable[[], object] = MemoryStore, k
     ``store_from_url``, an instance of the runtime-checkable protocol ``kind`` itself.
 
     Raises:
-        TypeError: anything else, named in the message (a string of the wrong type, a number, a
-            client that is not a store).
+        TypeError: anything else, named in the message (bytes, a number, a client that is not
+            a store, a store without what ``kind`` needs).
         ValueError: a malformed store URL.
     """
     if store is None:
