@@ -35,7 +35,10 @@ def refresh_readme() -> list[str]:
             continue
         body = result.read_text().split("\n", 1)[1].strip()  # drop the file's own title
         body = body.replace("\n## ", "\n#### ")
-        body = re.sub(r"\]\((?!https?:|/|benchmarks/)([^)]+\.png)\)", r"](benchmarks/results/\1)", body)
+        # The README is also the package's index page, where relative links break: a chart is named
+        # by its path in the repository instead of embedded.
+        body = re.sub(r"!\[([^\]]*)\]\((?!https?:)(?:benchmarks/results/)?([^)]+\.png)\)",
+                      r"Chart (\1): `benchmarks/results/\2` in the repository.", body)
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(3), text)
         refreshed.append(name)
     README.write_text(text)

@@ -23,6 +23,7 @@ from ratewindow._rate import Rate
 from ratewindow._retry import Retry
 from ratewindow._sliding_window import SlidingWindow
 from ratewindow._token_bucket import TokenBucket
+from ratewindow._validate import as_store
 from ratewindow.stores import MemoryStore, RedisStore, SQLiteStore, Store, store_from_env, store_from_url
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "TokenBucket",
     "WallClock",
     "__version__",
+    "as_store",
     "store_from_env",
     "store_from_url",
 ]

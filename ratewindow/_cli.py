@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ratewindow._analysis import WindowReport, analyse
+from ratewindow._plot import plot_window_use
 from ratewindow._rate import Rate
 from ratewindow._sliding_window import SlidingWindow
 
@@ -189,11 +190,13 @@ def check(path: str, rates: Sequence[str]) -> int:
 
 
 def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: float = 1.0,
-              margin: float = 0.01, latency: tuple[float, float] = (0.02, 0.04), seed: int = 7) -> int:
+              margin: float = 0.01, latency: tuple[float, float] = (0.02, 0.04), seed: int = 7,
+              progress: bool = True, png: str | Path = "ratewindow-demo-core.png") -> int:
     """Several threads share one limiter, as the seeds' pipelines do; a tqdm bar shows progress
-    and a report checks every window of the observed call starts. HubSpot's 190 per 10 s runs
-    scaled to 190 per 1 s. ``margin`` (seconds) absorbs the few milliseconds by which a sleeping
-    thread wakes after its booked time, instead of setting the limit 10 % low."""
+    (unless ``progress`` is False), a report checks every window of the observed call starts, and
+    ``png`` gets a chart of calls per rolling window against the limit. HubSpot's 190 per 10 s
+    runs scaled to 190 per 1 s. ``margin`` (seconds) absorbs the few milliseconds by which a
+    sleeping thread wakes after its booked time, instead of setting the limit 10 % low."""
     from tqdm import tqdm
 
     limiter = SlidingWindow(limit, window, margin=margin, name="demo")
@@ -202,7 +205,8 @@ def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: 
     rng = random.Random(seed)
     delays = [rng.uniform(*latency) for _ in range(calls)]
     queue = list(range(calls))
-    bar = tqdm(total=calls, desc=f"{workers} threads, {limit} per {window:g} s", unit="call")
+    bar = tqdm(total=calls, desc=f"{workers} threads, {limit} per {window:g} s", unit="call",
+               disable=not progress)
 
     def worker() -> None:
         while True:
@@ -229,6 +233,9 @@ def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: 
     print(f"{limiter!r}, margin {margin * 1000:g} ms")
     print(f"calls: {len(starts)}; wall time {wall:.2f} s")
     print("\n".join(_report_lines(report, origin=min(starts))))
+    path = plot_window_use(png, [(f"{workers} THREADS SHARING ONE LIMITER", starts)], window, limit,
+                           f"CALLS PER ROLLING {window:g} S WINDOW", y_label="CALLS IN THE WINDOW")
+    print(f"wrote {path}")
     return 1 if report.violations else 0
 
 
@@ -287,22 +294,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ratewindow check: {exc}", file=sys.stderr)
             return 2
     if args.workload == "core":
-        return demo_core()
+        return demo_core(progress=not args.no_progress, png=args.png or "ratewindow-demo-core.png")
     extra = {"objects": args.objects} if args.objects is not None else {}
     return _adapter_demo(args.workload, real_time=args.real_time, png=args.png, progress=not args.no_progress,
                          **extra)
 
 
+#: What each adapter demo needs installed: the adapter, and for Salesforce its fake's TLS CA (trustme).
+DEMO_NEEDS = {"hubspot": "ratewindow-hubspot", "salesforce": "ratewindow-salesforce[testing]"}
+
+
 def _adapter_demo(name: str, *, real_time: bool, png: str | None, progress: bool, **extra: int) -> int:
-    """Run an adapter's demo (the adapters are separate distributions: imported only here)."""
+    """Run an adapter's demo (the adapters are separate distributions: imported only here). A
+    module missing for it, the adapter or a dependency the demo imports late, is one line with
+    the command that installs it, not a traceback."""
     import importlib
 
     try:
         module = importlib.import_module(f"ratewindow_{name}._demo")
+        result: int = module.run(real_time=real_time, png=png or f"ratewindow-demo-{name}.png",
+                                 progress=progress, **extra)
     except ModuleNotFoundError as exc:
-        print(f"ratewindow demo {name}: needs the adapter: pip install ratewindow-{name} ({exc})",
+        what = "the adapter" if exc.name == f"ratewindow_{name}" else f"{exc.name!r}"
+        print(f"ratewindow demo {name}: needs {what}: pip install '{DEMO_NEEDS[name]}' ({exc})",
               file=sys.stderr)
         return 2
-    result: int = module.run(real_time=real_time, png=png or f"ratewindow-demo-{name}.png", progress=progress,
-                             **extra)
     return result

@@ -10,8 +10,7 @@ from ratewindow._clock import Clock, MonotonicClock
 from ratewindow._core import Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
-from ratewindow._validate import check_count, check_name, check_positive
-from ratewindow.stores._memory import MemoryStore
+from ratewindow._validate import check_count, check_name, check_positive, check_store
 
 __all__ = ["ConcurrencyLimit", "Lease", "LeaseStore"]
 
@@ -96,7 +95,7 @@ class ConcurrencyLimit:
         limit: slots; a positive int.
         lease: seconds a slot is held at most; finite, > 0.
         name: limits with the same name and store share slots.
-        store: a store with lease support (``MemoryStore`` by default).
+        store: a store with lease support, or a store URL (``MemoryStore`` by default).
         clock: time source and sleep; ``MonotonicClock()`` by default.
         poll: most seconds between checks while waiting; finite, > 0.
 
@@ -114,17 +113,16 @@ class ConcurrencyLimit:
     """
 
     def __init__(self, limit: int, *, lease: float = 60.0, name: str = "default",
-                 store: LeaseStore | None = None, clock: Clock | None = None, poll: float = 0.05) -> None:
+                 store: LeaseStore | str | None = None, clock: Clock | None = None,
+                 poll: float = 0.05) -> None:
         #: Slots.
         self.limit = check_count("limit", limit)
         #: Seconds a slot is held at most.
         self.lease = check_positive("lease", lease)
         self.poll = check_positive("poll", poll)
         self.name = check_name("name", name)
-        chosen = store if store is not None else MemoryStore()
-        if not isinstance(chosen, LeaseStore):
-            raise TypeError(f"store {chosen!r} cannot hold ConcurrencyLimit leases")
-        self._store: LeaseStore = chosen
+        self._store: LeaseStore = check_store(store, kind=LeaseStore,
+                                              what="a store that can hold ConcurrencyLimit leases")
         self._clock = clock if clock is not None else MonotonicClock()
         key = f"concurrency:{name}"
         self._spec = Spec(CONCURRENCY, key, name, float(self.limit), self.lease, self._clock)

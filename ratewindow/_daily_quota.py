@@ -8,8 +8,7 @@ from ratewindow._calendar import Calendar
 from ratewindow._clock import Clock, WallClock
 from ratewindow._core import DAILY, Spec
 from ratewindow._limiter import _BaseLimiter
-from ratewindow._validate import check_count
-from ratewindow.stores._memory import MemoryStore
+from ratewindow._validate import check_count, check_store
 from ratewindow.stores._protocol import Store
 
 __all__ = ["DailyQuota"]
@@ -45,7 +44,7 @@ class DailyQuota(_BaseLimiter):
         tz: str = "UTC",
         reset_time: dt.time = dt.time(0),
         name: str = "default",
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
     ) -> None:
         #: Units allowed per local day.
@@ -58,7 +57,7 @@ class DailyQuota(_BaseLimiter):
         # The key names the calendar too: quotas whose days differ (zone, reset time) never share a count.
         key = f"daily:{name}:{tz}:{reset_time.isoformat()}"
         spec = Spec(DAILY, key, name, float(self.limit), 0.0, clock, self.calendar)
-        self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
+        self._setup(name, [spec], check_store(store), clock, self.limit, True)
 
     def _keyed_copy(self, key: str) -> DailyQuota:
         return DailyQuota(self.limit, tz=self.calendar.tz_name, reset_time=self.calendar.reset_time,

@@ -514,7 +514,13 @@ class _BaseLimiter:
         return None
 
     def __call__(self, func: F) -> F:
-        """Decorate a function or coroutine function so every call takes one unit first."""
+        """Decorate a function or coroutine function so every call takes one unit first.
+
+        Raises:
+            TypeError: ``func`` is not callable (``limiter(42)``), named in the message.
+        """
+        if not callable(func):
+            raise TypeError(f"a limiter decorates a function or coroutine function, got {func!r}")
         if inspect.iscoroutinefunction(func):
             async_func = cast(Callable[..., Awaitable[Any]], func)
 

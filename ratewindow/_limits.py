@@ -54,6 +54,8 @@ class Limits(_BaseLimiter):
         else:
             raise ValueError(
                 "members of Limits must share one store, got " + ", ".join(sorted({repr(s) for s in stores}))
+                + " (a store URL builds a new store each time: build it once, e.g. with as_store(url),"
+                " and give it to every member)"
             )
         self._setup(
             name if name is not None else "+".join(m.name for m in self.limiters),

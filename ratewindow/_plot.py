@@ -1,17 +1,21 @@
 """A small PNG chart of requests per rolling window against the limit, with the standard library only.
 
-The demo writes one without needing matplotlib: a step line of how many requests fell in the
+The demos write one without needing matplotlib: a step line of how many requests fell in the
 window ending at each moment, a red line at the limit, and labelled axes (a 5x7 bitmap font).
+Each y axis starts at 0 with round ticks; one chart may stack several panels that share the
+time axis (e.g. requests per minute against a pace, and the day's allocation used).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["plot_window_use", "window_series"]
+__all__ = ["WindowPanel", "nice_ticks", "plot_window_panels", "plot_window_use", "window_series"]
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
@@ -30,6 +34,7 @@ _FONT = {
     ".": "00000000000000000000000000110001100", " ": "0" * 35, "/": "00000000010001000100010001000000000",
     "-": "00000000000000011111000000000000000", "(": "00010001000100001000010000010000010",
     ")": "01000001000001000010000100010001000", ":": "00000011000110000000011000110000000",
+    "+": "00000001000010011111001000010000000", "'": "00100001000100000000000000000000000",
     "%": "11000110010001000100010001001100011", ",": "00000000000000000000011000010001000",
 }
 _LETTERS = {
@@ -78,6 +83,16 @@ class _Canvas:
                                 self.dot(x + col * scale + dx, y + row * scale + dy, color)
             x += 6 * scale
 
+    def text_up(self, x: int, y: int, text: str, color: Color = BLACK) -> None:
+        """``text`` turned a quarter left, read from bottom to top, its first letter's foot at (x, y)."""
+        for char in text.upper():
+            glyph = _FONT.get(char, _FONT[" "])
+            for row in range(7):
+                for col in range(5):
+                    if glyph[row * 5 + col] == "1":
+                        self.dot(x + row, y - col, color)
+            y -= 6
+
     def png(self) -> bytes:
         raw = b"".join(b"\x00" + bytes(row) for row in self.rows)
 
@@ -102,50 +117,136 @@ def window_series(times: Sequence[float], window: float) -> list[tuple[float, in
     return series
 
 
-def plot_window_use(path: str | Path, runs: Sequence[tuple[str, Sequence[float]]], window: float,
-                    limit: int, title: str, width: int = 900, height: int = 360,
-                    tail: float | None = None) -> Path:
-    """Write a PNG: for each (label, request times in seconds) run, requests in the trailing
-    ``window`` seconds over time (each run from its own first request), and the ``limit`` line.
-    ``tail`` is how many seconds to show after the last request (default: one window)."""
+def nice_ticks(high: float, most: int = 6) -> list[float]:
+    """Round tick values from 0 up to at least ``high``: steps of 1, 2, 2.5 or 5 times a power of
+    ten, at most ``most`` intervals (at least one).
+
+    >>> nice_ticks(218.5)
+    [0, 50, 100, 150, 200, 250]
+    >>> nice_ticks(12_420)
+    [0, 2500, 5000, 7500, 10000, 12500]
+    """
+    if not high > 0 or math.isinf(high):
+        return [0, 1]
+    rough = high / most
+    power = 10.0 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power * most >= high)
+    count = max(1, math.ceil(high / step))
+    digits = max(0, 2 - math.floor(math.log10(step)))  # enough for steps such as 0.25 x 10^k
+    ticks = [_round(round(step * i, digits)) for i in range(count + 1)]
+    if ticks[-1] < high:  # float noise: one more step
+        ticks.append(_round(round(step * (count + 1), digits)))
+    return ticks
+
+
+def _round(value: float) -> float:
+    return int(value) if value == int(value) else value
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.6g}"
+
+
+@dataclass(frozen=True)
+class WindowPanel:
+    """One panel of a chart: each run's requests in the trailing ``window`` seconds over time, and
+    a red line at ``limit``.
+
+    >>> WindowPanel([("MINE", [0.0, 0.5])], window=60.0, limit=200, y_label="PER MINUTE").limit
+    200
+    """
+
+    #: (label, request times in seconds) for each run; each run is drawn from its own first request.
+    runs: Sequence[tuple[str, Sequence[float]]]
+    #: Seconds each request counts for.
+    window: float
+    #: Where the red line is drawn (units per window).
+    limit: float
+    #: The y axis's label, e.g. ``"REQUESTS IN THE LAST 60 S"``.
+    y_label: str
+    #: The red line's label; default ``"LIMIT {limit}"``.
+    limit_label: str | None = None
+
+
+def plot_window_panels(path: str | Path, panels: Sequence[WindowPanel], title: str, *, width: int = 900,
+                       panel_height: int = 300, tail: float | None = None) -> Path:
+    """Write a PNG of ``panels`` stacked on one time axis (seconds from each run's first request).
+
+    Every y axis starts at 0, has round ticks and its label; the x axis is labelled in seconds.
+    ``tail`` is how many seconds to show after the last request (default: the shortest window).
+    """
+    if not panels:
+        raise ValueError("plot_window_panels needs at least one panel")
+    shown = min(p.window for p in panels) if tail is None else tail
+    # Every run is drawn up to the same end: ``shown`` seconds after the latest last request.
+    t_end = max((max(ts) - min(ts) + shown for p in panels for _, ts in p.runs if ts), default=shown)
+    drawn: list[list[tuple[str, list[tuple[float, int]]]]] = []
+    for panel in panels:
+        series = []
+        for label, ts in panel.runs:
+            if ts:
+                first = min(ts)
+                points = [p for p in window_series([t - first for t in ts], panel.window) if p[0] <= t_end]
+                series.append((label, [*points, (t_end, points[-1][1])]))
+        drawn.append(series)
+    x_ticks = nice_ticks(t_end or shown, most=8)
+    t_max = x_ticks[-1]
+    top_margin, gap, bottom_margin = 40, 30, 46
+    height = top_margin + len(panels) * panel_height + (len(panels) - 1) * gap + bottom_margin
     canvas = _Canvas(width, height)
-    left, right, top, bottom = 60, width - 20, 40, height - 50
-    shown = window if tail is None else tail
-    series = []
-    for label, ts in runs:
-        if ts:
-            end = max(ts) - min(ts) + shown
-            points = window_series([t - min(ts) for t in ts], window)
-            series.append((label, [p for p in points if p[0] <= end]))
-    t_max = max((s[-1][0] for _, s in series if s), default=shown) or shown
-    y_max = max([limit] + [c for _, s in series for _, c in s]) * 1.15
+    left, right = 84, width - 20
     sx = (right - left) / t_max
-    sy = (bottom - top) / y_max
-    for step in range(1, 5):  # grid
-        y = bottom - int(y_max * step / 5 * sy)
-        canvas.hline(left, right, y, GREY)
-        canvas.text(4, y - 3, f"{y_max * step / 5:.0f}")
-    canvas.hline(left, right, bottom, BLACK)
-    canvas.vline(left, top, bottom, BLACK)
-    for step in range(0, 6):
-        x = left + int((right - left) * step / 5)
-        canvas.vline(x, bottom, bottom + 4, BLACK)
-        canvas.text(x - 10, bottom + 8, f"{t_max * step / 5:.1f}")
-    canvas.text(left + (right - left) // 2 - 40, bottom + 22, "SECONDS")
-    limit_y = bottom - int(limit * sy)
-    canvas.hline(left, right, limit_y, RED)
-    canvas.hline(left, right, limit_y - 1, RED)
-    canvas.text(right - 90, limit_y - 12, f"LIMIT {limit}", RED)
-    for index, (label, points) in enumerate(series):
-        color = PALETTE[index % len(PALETTE)]
-        previous_x, previous_y = left, bottom
-        for t, count in points:
-            x, y = left + int(t * sx), bottom - int(count * sy)
-            canvas.hline(previous_x, x, previous_y, color)
-            canvas.vline(x, previous_y, y, color)
-            previous_x, previous_y = x, y
-        canvas.text(left + 10, top + 4 + 12 * index, label, color)
     canvas.text(left, 12, title, BLACK, scale=2 if len(title) * 12 < width - left else 1)
+    for index, (panel, series) in enumerate(zip(panels, drawn)):
+        top = top_margin + index * (panel_height + gap)
+        bottom = top + panel_height - 10
+        highest = max([panel.limit] + [c for _, s in series for _, c in s])
+        y_ticks = nice_ticks(highest * 1.08)
+        y_max = y_ticks[-1]
+        sy = (bottom - top) / y_max
+        for value in y_ticks:
+            y = bottom - round(value * sy)
+            if value:
+                canvas.hline(left, right, y, GREY)
+            label = _tick_text(value)
+            canvas.text(left - 6 - 6 * len(label), y - 3, label)
+        canvas.text_up(4, (top + bottom) // 2 + 3 * len(panel.y_label), panel.y_label)
+        canvas.hline(left, right, bottom, BLACK)
+        canvas.vline(left, top, bottom, BLACK)
+        for value in x_ticks:
+            x = left + round(value * sx)
+            canvas.vline(x, bottom, bottom + 4, BLACK)
+            if index == len(panels) - 1:
+                label = _tick_text(value)
+                canvas.text(x - 3 * len(label), bottom + 8, label)
+        limit_y = bottom - round(panel.limit * sy)
+        canvas.hline(left, right, limit_y, RED)
+        canvas.hline(left, right, limit_y - 1, RED)
+        limit_label = panel.limit_label or f"LIMIT {_tick_text(_round(float(panel.limit)))}"
+        canvas.text(right - 6 * len(limit_label), limit_y - 12, limit_label, RED)
+        for number, (label, points) in enumerate(series):
+            color = PALETTE[number % len(PALETTE)]
+            previous_x, previous_y = left, bottom
+            for t, count in points:
+                x, y = left + round(t * sx), bottom - round(count * sy)
+                canvas.hline(previous_x, x, previous_y, color)
+                canvas.vline(x, previous_y, y, color)
+                previous_x, previous_y = x, y
+            canvas.text(left + 10, top + 4 + 12 * number, label, color)
+    x_label = "SECONDS FROM THE FIRST REQUEST"
+    canvas.text(left + (right - left) // 2 - 3 * len(x_label), height - 18, x_label)
     out = Path(path)
     out.write_bytes(canvas.png())
     return out
+
+
+def plot_window_use(path: str | Path, runs: Sequence[tuple[str, Sequence[float]]], window: float,
+                    limit: int, title: str, width: int = 900, height: int = 360,
+                    tail: float | None = None, *, y_label: str | None = None) -> Path:
+    """Write a PNG: for each (label, request times in seconds) run, requests in the trailing
+    ``window`` seconds over time (each run from its own first request), and the ``limit`` line.
+    ``tail`` is how many seconds to show after the last request (default: one window); ``y_label``
+    defaults to ``"REQUESTS IN THE LAST {window} S"``. One panel of ``plot_window_panels``."""
+    label = y_label if y_label is not None else f"REQUESTS IN THE LAST {window:g} S"
+    panel = WindowPanel(runs, window, limit, label)
+    return plot_window_panels(path, [panel], title, width=width, panel_height=height - 86, tail=tail)

@@ -6,8 +6,7 @@ from ratewindow._clock import Clock, MonotonicClock, grace_of
 from ratewindow._core import WINDOW, Spec
 from ratewindow._limiter import _BaseLimiter
 from ratewindow._rate import Rate
-from ratewindow._validate import check_count, check_non_negative, check_positive
-from ratewindow.stores._memory import MemoryStore
+from ratewindow._validate import check_count, check_non_negative, check_positive, check_store
 from ratewindow.stores._protocol import Store
 
 __all__ = ["SlidingWindow"]
@@ -25,7 +24,8 @@ class SlidingWindow(_BaseLimiter):
         limit: units (requests) per window; a positive int.
         window: window length in seconds; finite, > 0.
         name: limiters with the same name, window and store share state.
-        store: where state lives; a private ``MemoryStore`` by default.
+        store: where state lives: a store, or a store URL (``store_from_url``); a private
+            ``MemoryStore`` by default. Anything else is a ``TypeError``.
         clock: time source; ``MonotonicClock()`` by default.
         margin: extra seconds each unit is held; finite, >= 0.
 
@@ -44,7 +44,7 @@ class SlidingWindow(_BaseLimiter):
         window: float,
         *,
         name: str = "default",
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
         margin: float = 0.0,
     ) -> None:
@@ -57,7 +57,7 @@ class SlidingWindow(_BaseLimiter):
         clock = clock if clock is not None else MonotonicClock()
         held = self.window + self.margin  # names the state: limiters that hold units alike share it
         spec = Spec(WINDOW, f"window:{name}:{held!r}", name, float(self.limit), held + grace_of(clock), clock)
-        self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.limit, True)
+        self._setup(name, [spec], check_store(store), clock, self.limit, True)
 
     def _keyed_copy(self, key: str) -> SlidingWindow:
         return SlidingWindow(self.limit, self.window, name=f"{self.name}:{key}", store=self._store,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from ratewindow._clock import Clock, MonotonicClock
 from ratewindow._core import BUCKET, Spec
 from ratewindow._limiter import _BaseLimiter
-from ratewindow._validate import check_positive
-from ratewindow.stores._memory import MemoryStore
+from ratewindow._validate import check_positive, check_store
 from ratewindow.stores._protocol import Store
 
 __all__ = ["TokenBucket"]
@@ -38,7 +37,7 @@ class TokenBucket(_BaseLimiter):
         capacity: float,
         *,
         name: str = "default",
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Clock | None = None,
     ) -> None:
         #: Tokens added per second.
@@ -50,7 +49,7 @@ class TokenBucket(_BaseLimiter):
         clock = clock if clock is not None else MonotonicClock()
         spec = Spec("bucket", f"bucket:{name}", name, self.capacity, 1.0 / self.rate, clock)
         assert spec.kind == BUCKET
-        self._setup(name, [spec], store if store is not None else MemoryStore(), clock, self.capacity, False)
+        self._setup(name, [spec], check_store(store), clock, self.capacity, False)
 
     def _keyed_copy(self, key: str) -> TokenBucket:
         return TokenBucket(self.rate, self.capacity, name=f"{self.name}:{key}", store=self._store,

@@ -8,6 +8,7 @@
 """
 
 from ratewindow._analysis import WindowReport, analyse
-from ratewindow._plot import plot_window_use, window_series
+from ratewindow._plot import WindowPanel, nice_ticks, plot_window_panels, plot_window_use, window_series
 
-__all__ = ["WindowReport", "analyse", "plot_window_use", "window_series"]
+__all__ = ["WindowPanel", "WindowReport", "analyse", "nice_ticks", "plot_window_panels", "plot_window_use",
+           "window_series"]

@@ -31,6 +31,7 @@ from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
 from ratewindow._retry import Retry
 from ratewindow._sliding_window import SlidingWindow
+from ratewindow._validate import as_store
 from ratewindow.stores._protocol import Store
 
 __all__ = ["ParallelProcessor"]
@@ -62,8 +63,8 @@ class ParallelProcessor:
         daily_limit: requests per day (resetting at midnight in ``tz``); None for no daily limit.
         max_workers: threads; None sizes them from the rate and measured latency.
         tz: IANA time zone of the daily reset (HubSpot: the account's time zone).
-        store: where the limiter's state lives; share a Redis store to limit many processes
-            together. Default: this process's memory.
+        store: where the limiter's state lives, a store or a store URL; share a Redis store to
+            limit many processes together. Default: this process's memory.
         retry: the retry policy for failed calls.
         progress: show a tqdm bar per batch.
 
@@ -83,10 +84,11 @@ class ParallelProcessor:
         max_workers: int | None = None,
         *,
         tz: str = "UTC",
-        store: Store | None = None,
+        store: Store | str | None = None,
         retry: Retry = _DEFAULT_RETRY,
         progress: bool = True,
     ) -> None:
+        store = as_store(store)  # once: a URL would otherwise build one store per member
         members: list[_BaseLimiter] = [
             SlidingWindow(max_requests_per_10s, _WINDOW, margin=_MARGIN, name="burst", store=store)
         ]

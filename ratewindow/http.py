@@ -25,8 +25,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+except ModuleNotFoundError as exc:  # the extra is not installed
+    raise ImportError(
+        f"ratewindow.http needs requests ({exc}): pip install 'ratewindow[http]'", name=exc.name
+    ) from exc
 
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._limiter import Limiter

@@ -17,9 +17,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+try:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+except ModuleNotFoundError as exc:  # the extra is not installed
+    raise ImportError(
+        f"ratewindow.metrics needs prometheus-client ({exc}): pip install 'ratewindow[prometheus]'",
+        name=exc.name,
+    ) from exc
 
 from ratewindow._limiter import _BaseLimiter
 

@@ -23,8 +23,11 @@ from ratewindow import (
     Rate,
     RateWindowError,
     SlidingWindow,
+    SQLiteStore,
     TokenBucket,
+    as_store,
 )
+from ratewindow.compat import ParallelProcessor
 from ratewindow.testing import ManualClock
 
 
@@ -336,6 +339,62 @@ def test_limits_of_members_on_different_shared_stores_is_refused() -> None:
     c = SlidingWindow(1, 1.0, name="c")
     nested = Limits(Limits(a, c), b)
     assert [m.name for m in nested.limiters] == ["a", "c", "b"]
+
+
+@pytest.mark.parametrize("thing", [42, "fetch", None], ids=repr)
+def test_decorating_something_that_is_not_callable_is_a_type_error_naming_it(thing) -> None:
+    limiter = SlidingWindow(1, 1.0)
+    with pytest.raises(TypeError, match=f"a limiter decorates a function or coroutine function, got {thing!r}"):
+        limiter(thing)
+    assert limiter.available() == 1
+
+
+# -- store=: a store or a store URL, anything else refused at construction -----------------------
+STORE_TAKERS = {
+    "SlidingWindow": lambda store: SlidingWindow(5, 1.0, store=store),
+    "TokenBucket": lambda store: TokenBucket(5.0, 5, store=store),
+    "DailyQuota": lambda store: DailyQuota(5, store=store),
+    "ConcurrencyLimit": lambda store: ConcurrencyLimit(5, store=store),
+    "ParallelProcessor": lambda store: ParallelProcessor(5, 10, store=store, progress=False),
+}
+
+
+@pytest.mark.parametrize("build", STORE_TAKERS.values(), ids=STORE_TAKERS.keys())
+@pytest.mark.parametrize("bad", [42, b"memory://", object(), SlidingWindow(1, 1.0)], ids=repr)
+def test_store_that_is_not_a_store_is_a_type_error_naming_it(build, bad) -> None:
+    with pytest.raises(TypeError) as info:
+        build(bad)
+    assert "store must be" in str(info.value) and repr(bad) in str(info.value)
+
+
+@pytest.mark.parametrize("build", STORE_TAKERS.values(), ids=STORE_TAKERS.keys())
+def test_store_urls_are_built_into_stores(build, tmp_path) -> None:
+    memory = build("memory://")
+    on_disk = build(f"sqlite:///{tmp_path}/limits.db")
+    for made, kind in ((memory, MemoryStore), (on_disk, SQLiteStore)):
+        limiter = made.limiter if isinstance(made, ParallelProcessor) else made
+        members = getattr(limiter, "limiters", (limiter,))
+        assert all(isinstance(m._store, kind) for m in members)
+    with pytest.raises(ValueError, match="invalid store URL 'mongodb://x'"):
+        build("mongodb://x")
+
+
+def test_a_sqlite_url_shares_one_budget_between_processes_and_limiters(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/limits.db"
+    assert SlidingWindow(2, 60.0, name="api", store=url).try_acquire(2)
+    assert not SlidingWindow(2, 60.0, name="api", store=url).try_acquire()  # one budget, two stores
+    assert as_store(url).path == str(tmp_path / "limits.db")
+    assert isinstance(as_store(None), MemoryStore)
+    store = MemoryStore()
+    assert as_store(store) is store
+
+
+def test_limits_of_members_built_from_one_url_says_to_build_the_store_once(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/limits.db"
+    with pytest.raises(ValueError, match=r"build it once, e\.g\. with as_store\(url\)"):
+        Limits(SlidingWindow(1, 1.0, store=url), DailyQuota(1, store=url))
+    store = as_store(url)
+    Limits(SlidingWindow(1, 1.0, store=store), DailyQuota(1, store=store))
 
 
 # -- concurrency ----------------------------------------------------------------------------------

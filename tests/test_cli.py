@@ -166,11 +166,38 @@ def test_version_names_ratewindow_its_adapters_and_python() -> None:
     assert lines[-1] == f"Python {sys.version.split()[0]}"
 
 
-def test_core_demo_runs_and_reports_no_violation() -> None:
-    result = run("demo", "core")
+def test_core_demo_runs_and_reports_no_violation(tmp_path: Path) -> None:
+    png = tmp_path / "core.png"
+    result = run("demo", "core", "--no-progress", "--png", str(png))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "most in any window" in result.stdout
     assert "no violations" in result.stdout
+    assert result.stderr == ""  # --no-progress: no bar
+    assert f"wrote {png}" in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("module", "missing", "extra"), [("ratewindow.metrics", "prometheus_client", "prometheus"),
+                                                          ("ratewindow.http", "requests", "http")])
+def test_a_submodule_without_its_extra_names_the_extra_to_install(module: str, missing: str, extra: str) -> None:
+    # As on a machine without the extra: the dependency cannot be imported.
+    code = f"import sys; sys.modules[{missing!r}] = None; import {module}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: ") and f"pip install 'ratewindow[{extra}]'" in last, last
+
+
+@pytest.mark.parametrize("fake", ["ratewindow_hubspot", "ratewindow_salesforce"])
+def test_the_fakes_spell_their_shared_options_the_same(fake: str) -> None:
+    module = pytest.importorskip(f"{fake}.testing.__main__")
+    parser = module._parser()
+    args = parser.parse_args(["--port", "0", "--time-scale", "0.1", "--latency", "0.02", "0.04", "--seed", "3"])
+    assert (args.port, args.time_scale, args.seed) == (0, 0.1, 3)
+    assert module._latency(args.latency, parser) == (0.02, 0.04)
+    assert module._latency(parser.parse_args(["--latency", "0.03"]).latency, parser) == (0.03, 0.03)
+    with pytest.raises(SystemExit):
+        module._latency(["0.04", "0.02"], parser)  # LOW > HIGH
 
 
 @settings(max_examples=200, deadline=None)

@@ -105,7 +105,7 @@ def test_bad_arguments(kwargs: dict, message: str) -> None:
 
 
 def test_store_without_leases_is_refused() -> None:
-    with pytest.raises(TypeError, match="cannot hold ConcurrencyLimit leases"):
+    with pytest.raises(TypeError, match="store must be a store that can hold ConcurrencyLimit leases"):
         ConcurrencyLimit(1, store=object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout must be None or a number of seconds >= 0, got -1"):
         ConcurrencyLimit(1).hold(timeout=-1)

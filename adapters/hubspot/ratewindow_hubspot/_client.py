@@ -52,6 +52,7 @@ from ratewindow import (
     Store,
     TokenBucket,
     WallClock,
+    as_store,
     store_from_env,
 )
 
@@ -183,6 +184,11 @@ class HubSpotLimiter:
     ) -> None:
         if limits is None and tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+        if tier == "oauth_app" and account_id is None:
+            raise ValueError(
+                "tier='oauth_app' is limited per installing account: give account_id= (the portal id); "
+                "OAuth tokens change every 30 minutes, so a token cannot name the account's window"
+            )
         if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) or not max_wait >= 0:
             raise ValueError(f"max_wait must be a number of seconds >= 0, got {max_wait!r}")
         if pool_size is not None and (isinstance(pool_size, bool) or not isinstance(pool_size, int)
@@ -671,7 +677,7 @@ def wrap(
     tier: str = "professional",
     limits: Limiter | None = None,
     search_limits: Limiter | None = None,
-    store: Store | None = None,
+    store: Store | str | None = None,
     account_id: int | str | None = None,
     time_zone: str = "UTC",
     margin: float | None = None,
@@ -702,7 +708,7 @@ def wrap(
         tier=tier,
         limits=limits,
         search_limits=search_limits,
-        store=store if store is not None else store_from_env(),
+        store=as_store(store, default=store_from_env),
         time_zone=time_zone,
         margin=margin,
         max_wait=max_wait,
@@ -724,7 +730,7 @@ def client(
     *,
     tier: str = "professional",
     limits: Limiter | None = None,
-    store: Store | None = None,
+    store: Store | str | None = None,
     host: str | None = None,
     time_zone: str = "UTC",
     account_id: int | str | None = None,
@@ -748,7 +754,8 @@ def client(
             ``Limits(SlidingWindow(150, 10.0), DailyQuota(500_000, tz="America/New_York"))``.
             Its first ``SlidingWindow`` and ``DailyQuota`` members are calibrated from the headers;
             its limits are never raised or lowered. Build it on ``store`` (and ``clock``).
-        store: where the limiters keep their state. None: ``RATEWINDOW_STORE`` if set (e.g.
+        store: where the limiters keep their state: a ratewindow store or a store URL (e.g.
+            ``sqlite:///limits.db``). None: ``RATEWINDOW_STORE`` if set (e.g.
             ``redis://host:6379/0``, so several processes share one budget), else in this process.
         host: base URL for every request, ``api_request()`` included (e.g. a ``FakeHubSpot``).
         time_zone: IANA name of the account's time zone; the daily quota resets at its midnight.
@@ -769,13 +776,22 @@ def client(
             may be re-sent below ratewindow; give ``retry=`` to :func:`executor`.
 
     Raises:
-        ValueError: an unknown tier or time zone, ``retry`` given, or another bad argument.
-        TypeError: ``limits`` is not a ratewindow limiter.
+        ValueError: an unknown tier or time zone, an empty ``access_token``, ``oauth_app`` without
+            ``account_id``, ``retry`` given, or another bad argument.
+        TypeError: no ``access_token`` (nor ``api_key``), a token that is not a string, ``limits``
+            not a ratewindow limiter, or ``store`` neither a store nor a store URL.
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-na1-...", tier="professional")
     >>> # hs.crm.contacts.basic_api.get_page(limit=100)  -- waits for a permit, then sends
     """
+    if access_token is None and hubspot_kwargs.get("api_key") is None:
+        raise TypeError("client() needs access_token= (a private app token or an OAuth access token); "
+                        "without one HubSpot answers every request with 401")
+    if access_token is not None and not isinstance(access_token, str):
+        raise TypeError(f"access_token must be a string, got {type(access_token).__name__}")
+    if access_token is not None and not access_token.strip():
+        raise ValueError(f"access_token must be a non-empty string, got {access_token!r}")
     if hubspot_kwargs.get("retry") is not None:
         raise ValueError(
             "retry= would re-send requests below ratewindow without permits; "
@@ -819,7 +835,8 @@ def executor(
             ``breaker``, ``clock``).
 
     Raises:
-        TypeError: the client is not rate limited by ratewindow_hubspot.
+        TypeError: the client is not rate limited by ratewindow_hubspot, or ``latency`` is not a number.
+        ValueError: ``latency`` is not finite and > 0.
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-...")
@@ -827,6 +844,10 @@ def executor(
     ...     outcomes = ex.map(lambda i: hs.crm.objects.calls.basic_api.get_by_id(i), call_ids)
     """
     limiter = limiter_of(hubspot_client)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)):
+        raise TypeError(f"latency must be a finite number of seconds > 0, got {latency!r}")
+    if not 0 < latency < math.inf:
+        raise ValueError(f"latency must be a finite number of seconds > 0, got {latency!r}")
     if max_workers is None:
         workers = limiter.workers(latency)
         _log.info("ratewindow_hubspot.executor: %d workers for %.3g requests/s at latency=%.3g s per request "

@@ -19,7 +19,7 @@ from ratewindow.analysis import analyse, plot_window_use
 
 from ._client import client, executor, limiter_of
 from ._helpers import iter_objects, read_associations_many
-from .testing._remote import RemoteFakeHubSpot
+from .testing import RemoteFakeHubSpot
 
 __all__ = ["run"]
 

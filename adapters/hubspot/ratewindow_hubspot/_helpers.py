@@ -46,9 +46,29 @@ _FILTERS_PER_GROUP = 6
 Json = dict[str, Any]
 
 
+def _many(name: str, values: object) -> list[Any]:
+    """``values``, a collection (list, tuple, set, generator...), as a list; one str, bytes or int is a
+    ``TypeError``: iterating it would read each character as an id and spend a request on them."""
+    if isinstance(values, (str, bytes, bytearray, int)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{name} must be a collection such as a list, got {type(values).__name__} {values!r}; "
+            f"for one, pass [{values!r}]"
+        )
+    return list(values)
+
+
 def _ids(ids: Iterable[object]) -> list[str]:
-    """``ids`` as strings, first occurrence kept, order kept."""
-    return list(dict.fromkeys(str(i) for i in ids))
+    """``ids`` as strings, first occurrence kept, order kept.
+
+    Raises:
+        TypeError: ``ids`` is one str, bytes or int instead of a collection.
+    """
+    return list(dict.fromkeys(str(i) for i in _many("ids", ids)))
+
+
+def _names(name: str, values: Sequence[str] | None) -> list[str] | None:
+    """Property or object type names as a list (None stays None); one string is a ``TypeError``."""
+    return None if values is None else [str(v) for v in _many(name, values)]
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -158,6 +178,7 @@ def read_associations(
         (``client.crm.associations.v4.basic_api.get_page``) pages give it.
 
     Raises:
+        TypeError: ``ids`` is one str, bytes or int, not a collection of them (``[id]`` for one).
         ratewindow.QuotaExhausted: the daily limit is spent (``retry_at``: the reset); the calls
             not yet made were not sent.
         Exception: the SDK's ``ApiException`` (e.g. an unknown object type) or a transport error
@@ -193,6 +214,8 @@ def read_associations_many(
     >>> # links[("calls", "contacts")][call_id]   # 5 engagement types x 3 targets: 15 calls
     """
     wanted: dict[tuple[str, str], list[str]] = {}
+    if not isinstance(requests, Mapping):
+        raise TypeError(f"requests must be a mapping {{(from_type, to_type): ids}}, got {requests!r}")
     read: dict[int, list[str]] = {}  # one ids object given for several pairs is read once
     for pair, ids in requests.items():  # (``requests`` keeps each alive, so no id() is reused)
         if id(ids) not in read:
@@ -260,7 +283,7 @@ def batch_read(
         as :func:`read_associations`.
     """
     wanted = _ids(ids)
-    names = list(properties) if properties is not None else []
+    names = _names("properties", properties) or []
     if id_property is not None and id_property not in names:
         names.append(id_property)
 
@@ -299,24 +322,33 @@ def iter_objects(
     have very many.
 
     Raises:
+        ValueError, TypeError: a bad ``limit``, or one string for ``properties`` or
+            ``associations`` (at the call, before any request).
         as :func:`read_associations`.
     """
     if not 1 <= limit <= 100:
         raise ValueError(f"limit must be between 1 and 100, got {limit!r}")
-    runner = _OneAtATime(client, executor)
+    wanted = _names("properties", properties)
+    linked = _names("associations", associations)
 
     def page_after(after: str | None) -> tuple[list[Json], str | None]:
         api = client.crm.objects.basic_api
         kwargs: dict[str, Any] = {"limit": limit, "archived": archived}
         if after is not None:
             kwargs["after"] = after
-        if properties is not None:
-            kwargs["properties"] = list(properties)
-        if associations is not None:
-            kwargs["associations"] = list(associations)
+        if wanted is not None:
+            kwargs["properties"] = wanted
+        if linked is not None:
+            kwargs["associations"] = linked
         page = _call(api.get_page, object_type, **kwargs)
         return list(page.get("results") or []), _next_after(page)
 
+    return _pages(client, executor, page_after)
+
+
+def _pages(client: Any, executor: RateLimitedExecutor | None,
+           page_after: Callable[[str | None], tuple[list[Json], str | None]]) -> Iterator[Json]:
+    runner = _OneAtATime(client, executor)
     try:
         after: str | None = None
         while True:
@@ -362,7 +394,9 @@ def search(
 
     Raises:
         SearchCapExceeded: more than 10,000 matches and ``split`` is False.
-        ValueError: a bad ``limit``; ``split`` with ``sorts``, or with a full filter group.
+        ValueError: a bad ``limit``; ``split`` with ``sorts``, or with a full filter group (these
+            and the TypeError at the call, before any request).
+        TypeError: one string for ``properties``.
         as :func:`read_associations`.
     """
     if not 1 <= limit <= SEARCH_PAGE:
@@ -378,7 +412,7 @@ def search(
     order: list[Any] = (
         [{"propertyName": "hs_object_id", "direction": "ASCENDING"}] if split else list(sorts or [])
     )
-    runner = _OneAtATime(client, executor)
+    wanted = _names("properties", properties)
 
     def page(request: tuple[list[Json], str | None]) -> tuple[int, list[Json], str | None]:
         api = client.crm.objects.search_api
@@ -390,13 +424,20 @@ def search(
             body["after"] = after
         if order:
             body["sorts"] = order
-        if properties is not None:
-            body["properties"] = list(properties)
+        if wanted is not None:
+            body["properties"] = wanted
         if these_groups:
             body["filterGroups"] = these_groups
         found = _call(api.do_search, object_type, body)
         return int(found.get("total") or 0), list(found.get("results") or []), _next_after(found)
 
+    return _search_pages(client, executor, page, groups, split)
+
+
+def _search_pages(client: Any, executor: RateLimitedExecutor | None,
+                  page: Callable[[tuple[list[Json], str | None]], tuple[int, list[Json], str | None]],
+                  groups: list[Json], split: bool) -> Iterator[Json]:
+    runner = _OneAtATime(client, executor)
     try:
         these_groups = groups
         first = True

@@ -6,6 +6,7 @@ The official SDK talks to ``FakeHubSpot`` over loopback HTTP; nothing in the SDK
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -205,6 +206,28 @@ def test_wrap_keeps_the_client_and_its_factory_and_wraps_once(
         ratewindow_hubspot.client(TOKEN, limits=190)  # type: ignore[arg-type]
 
 
+def test_missing_or_unusable_arguments_are_refused_at_construction() -> None:
+    with pytest.raises(TypeError, match="client\\(\\) needs access_token="):
+        ratewindow_hubspot.client()
+    with pytest.raises(ValueError, match="access_token must be a non-empty string, got ''"):
+        ratewindow_hubspot.client("")
+    with pytest.raises(ValueError, match="access_token must be a non-empty string"):
+        ratewindow_hubspot.client("   ")
+    with pytest.raises(TypeError, match="access_token must be a string, got int") as info:
+        ratewindow_hubspot.client(12345)  # type: ignore[arg-type]
+    assert "12345" not in str(info.value)  # a token, even a mistaken one, is never shown
+    assert limiter_of(ratewindow_hubspot.client(api_key="developer-key")).name.startswith("hubspot:")
+    with pytest.raises(ValueError, match="'oauth_app' is limited per installing account: give account_id="):
+        ratewindow_hubspot.client(TOKEN, tier="oauth_app")
+    with pytest.raises(ValueError, match="give account_id="):
+        ratewindow_hubspot.wrap(hubspot.HubSpot(access_token=TOKEN), tier="oauth_app")
+    hs = ratewindow_hubspot.client(TOKEN)
+    for latency, error in ((-1, ValueError), (0, ValueError), (float("nan"), ValueError),
+                           (float("inf"), ValueError), (True, TypeError), ("0.5", TypeError)):
+        with pytest.raises(error, match=f"latency must be a finite number of seconds > 0, got {latency!r}"):
+            ratewindow_hubspot.executor(hs, latency=latency)  # type: ignore[arg-type]
+
+
 def test_presets_follow_hubspot_published_limits() -> None:
     assert {name: (t.window_limit, t.window, t.daily_limit) for name, t in TIERS.items()} == {
         "free": (100, 10.0, 250_000),
@@ -281,6 +304,21 @@ def test_limiters_are_named_by_fingerprint_and_shared_through_a_store(
     store = SQLiteStore(str(tmp_path / "explicit.db"))
     explicit = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=store))
     assert explicit.account.available() == 100
+
+
+def test_store_takes_a_store_or_a_store_url_and_refuses_anything_else(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'limits.db'}"
+    first = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=url))
+    second = limiter_of(ratewindow_hubspot.client(TOKEN, tier="starter", store=url))
+    assert first.account.try_acquire(100)
+    assert second.account.available() == 0  # one budget, through the URL's SQLite file
+    for bad in (42, b"memory://", object()):
+        with pytest.raises(TypeError, match="store must be .* got " + re.escape(repr(bad))):
+            ratewindow_hubspot.client(TOKEN, store=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="store must be"):
+            ratewindow_hubspot.wrap(hubspot.HubSpot(access_token=TOKEN), store=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="invalid store URL"):
+        ratewindow_hubspot.client(TOKEN, store="mongodb://x")
 
 
 @pytest.mark.realtime

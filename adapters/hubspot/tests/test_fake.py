@@ -52,6 +52,7 @@ from ratewindow_hubspot.testing import (  # noqa: E402
     TIERS,
     Dataset,
     FakeHubSpot,
+    RemoteFakeHubSpot,
     max_in_window,
     token_fingerprint,
 )
@@ -762,11 +763,26 @@ def test_stop_leaves_no_threads_and_closes_the_port() -> None:
     assert not fake.running
 
 
+def test_remote_fake_is_public_and_serves_from_a_child_process() -> None:
+    import ratewindow_hubspot.testing as testing
+
+    assert "RemoteFakeHubSpot" in testing.__all__ and RemoteFakeHubSpot.__doc__
+    with RemoteFakeHubSpot(tokens=[TOKEN], latency=[0.0, 0.0]) as fake:
+        assert fake.url.startswith("http://127.0.0.1:")
+        client = hubspot.HubSpot(access_token=TOKEN, host=fake.url)
+        page = client.crm.objects.calls.basic_api.get_page(limit=2)
+        assert len(page.results) == 2
+        [record] = fake.records()
+        assert record.status == 200 and record.path == "/crm/v3/objects/calls"
+        fake.reset()
+        assert fake.records() == []
+
+
 def test_module_entry_point_serves_until_interrupted() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ADAPTER_ROOT), os.environ.get("PYTHONPATH", "")]))
     secret = "cli-secret-token-42"
-    command = [sys.executable, "-m", "ratewindow_hubspot.testing", "--port", "0", "--scale", "0.1",
-               "--latency", "0.01-0.02", "--token", secret]  # fmt: skip
+    command = [sys.executable, "-m", "ratewindow_hubspot.testing", "--port", "0", "--time-scale", "0.1",
+               "--latency", "0.01", "0.02", "--token", secret]  # fmt: skip
     # A shell's background job inherits SIGINT ignored (then Python installs no KeyboardInterrupt
     # handler): give the child the default disposition, as an interactive terminal would.
     with subprocess.Popen(
@@ -795,3 +811,18 @@ def test_module_entry_point_serves_until_interrupted() -> None:
             raise
     assert proc.returncode == 0, err
     assert secret not in "".join(lines) + out + err
+    assert "deprecated" not in err
+
+
+def test_module_entry_point_still_reads_the_old_spellings_with_a_notice(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ratewindow_hubspot.testing.__main__ import main
+
+    stop = threading.Event()
+    stop.set()  # serve, print the banner, return
+    assert main(["--port", "0", "--scale", "0.1", "--latency", "0.01-0.02"], stop_event=stop) == 0
+    out, err = capsys.readouterr()
+    assert "limits: 190 per 1 s per token" in out  # --scale 0.1 applied
+    assert sorted(err.splitlines()) == ["deprecated: --latency 0.01-0.02; write --latency 0.01 0.02",
+                                        "deprecated: --scale 0.1; write --time-scale 0.1"]

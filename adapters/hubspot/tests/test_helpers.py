@@ -135,6 +135,34 @@ def test_read_associations_keeps_order_and_duplicates_once(fake: FakeHubSpot) ->
     assert [str(t["toObjectId"]) for t in many[contacts[0]]] == expected
 
 
+@pytest.mark.parametrize("one", ["30000000007", b"30000000007", 30000000007], ids=["str", "bytes", "int"])
+def test_one_id_instead_of_a_collection_is_a_type_error_and_sends_nothing(fake: FakeHubSpot,
+                                                                         one: Any) -> None:
+    hs = _client(fake)
+    calls = [
+        lambda: read_associations(hs, "calls", "contacts", one),
+        lambda: read_associations_many(hs, {("calls", "contacts"): one}),
+        lambda: batch_read(hs, "contacts", one),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match=f"ids must be a collection such as a list, got .*{one!r}"):
+            call()
+    assert fake.stats.total == 0
+
+
+def test_one_name_instead_of_a_list_is_a_type_error_at_the_call(fake: FakeHubSpot) -> None:
+    hs = _client(fake)
+    with pytest.raises(TypeError, match=r"properties must be a collection .*'email'.*pass \['email'\]"):
+        batch_read(hs, "contacts", ["1"], properties="email")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="associations must be a collection"):
+        iter_objects(hs, "calls", associations="contacts")  # type: ignore[arg-type]  # not even next()
+    with pytest.raises(TypeError, match="properties must be a collection"):
+        search(hs, "contacts", properties="email")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="requests must be a mapping"):
+        read_associations_many(hs, [("calls", "contacts")])  # type: ignore[arg-type]
+    assert fake.stats.total == 0
+
+
 def test_batch_read_equals_get_by_id_in_ceil_n_over_100_calls(fake: FakeHubSpot) -> None:
     hs = _client(fake)
     contacts = fake.dataset.ids("contacts")[:250]

@@ -28,8 +28,8 @@ from ratewindow import (
     Retry,
     RetryLater,
     Store,
+    as_store,
     store_from_env,
-    store_from_url,
 )
 from ratewindow.http import RateLimitedAdapter
 from simple_salesforce.api import Salesforce
@@ -267,14 +267,6 @@ def route_through(metadata: Any, session: requests.Session) -> None:
         transport.session = session
 
 
-def _store(store: StoreLike | None) -> Store:
-    if store is None:
-        return store_from_env()
-    if isinstance(store, str):
-        return store_from_url(store)
-    return store
-
-
 def _org_name(sf: Salesforce, name: str | None) -> str:
     if name is not None:
         if not isinstance(name, str):
@@ -335,7 +327,7 @@ def wrap(
     chosen = OrgLimits() if limits is None else limits
     if not isinstance(chosen, OrgLimits):
         raise TypeError(f"limits must be an OrgLimits, got {limits!r}")
-    shared = _store(store)
+    shared = as_store(store, default=store_from_env)
     org_name = _org_name(sf, name)
     cap: ConcurrencyLimit | None
     if concurrency is None or isinstance(concurrency, ConcurrencyLimit):
@@ -382,13 +374,30 @@ def client(
     by default); other keyword arguments go to ``Salesforce`` (e.g. ``version="59.0"``).
 
     Raises:
-        as ``wrap``; ``TypeError`` from simple-salesforce for bad client arguments.
+        ValueError: ``instance_url`` is not an https URL with a host, or ``session_id`` is empty.
+        TypeError: either of them is not a string; from simple-salesforce for bad client arguments.
+        as ``wrap``.
 
     >>> import ratewindow_salesforce as rs
     >>> sf = rs.client(instance_url="https://acme.my.salesforce.com", session_id=token,
     ...                limits=rs.OrgLimits(reserve=0.1, per_minute=200), concurrency=25)  # doctest: +SKIP
     >>> sf.query_all("SELECT Id FROM Account")  # doctest: +SKIP
     """
+    if not isinstance(instance_url, str):
+        raise TypeError(f"instance_url must be a string such as 'https://acme.my.salesforce.com', "
+                        f"got {instance_url!r}")
+    try:
+        parts = urlsplit(instance_url.strip())
+        parts.port  # noqa: B018  # a bad port raises ValueError here
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError(f"instance_url must be an https URL such as 'https://acme.my.salesforce.com', "
+                         f"got {instance_url!r}")
+    if not isinstance(session_id, str):  # never shown: a session id is a credential
+        raise TypeError(f"session_id must be a string, got {type(session_id).__name__}")
+    if not session_id.strip():
+        raise ValueError(f"session_id must be a non-empty string (an access token), got {session_id!r}")
     sf = Salesforce(instance_url=instance_url, session_id=session_id, session=session,
                     **simple_salesforce_kwargs)
     return wrap(sf, limits=limits, concurrency=concurrency, store=store, name=name, refresh=refresh,

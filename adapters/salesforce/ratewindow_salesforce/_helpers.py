@@ -156,6 +156,15 @@ def _sub_result(sf: Salesforce, sub: Mapping[str, Any], answer: Mapping[str, Any
     return CompositeResult(sub, status, None, error, headers)
 
 
+def _many(name: str, values: object, what: str) -> Iterable[Any]:
+    """``values`` if it is a collection; one str, bytes, int or mapping is a ``TypeError`` (iterating
+    it would send a request per character or key)."""
+    if isinstance(values, (str, bytes, bytearray, int, Mapping)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a collection of {what} such as a list, got "
+                        f"{type(values).__name__} {values!r}; for one, pass [{values!r}]")
+    return values
+
+
 def composite(sf: Salesforce, requests: Iterable[Request], *, executor: RateLimitedExecutor | None = None,
               desc: str | None = None) -> list[CompositeResult]:
     """Send any number of independent subrequests as ``/composite`` calls of at most 25 (and at
@@ -178,13 +187,14 @@ def composite(sf: Salesforce, requests: Iterable[Request], *, executor: RateLimi
         desc: label of the executor's progress bar.
 
     Raises:
-        TypeError: ``sf`` is not wrapped, or a request is neither a path nor a mapping.
+        TypeError: ``sf`` is not wrapped, a request is neither a path nor a mapping, or
+            ``requests`` is one request (a str or mapping) instead of a collection of them.
         ValueError: a request without a url, or with a reference.
 
     >>> results = composite(sf, [f"sobjects/{name}/describe" for name in names])  # doctest: +SKIP
     >>> [r.value["name"] for r in results if r.ok]  # doctest: +SKIP
     """
-    subs = [_normalise(sf, request) for request in requests]
+    subs = [_normalise(sf, request) for request in _many("requests", requests, "subrequests")]
     chunks = _plan(subs)
 
     def send(chunk: list[int]) -> list[dict[str, Any]]:
@@ -222,13 +232,13 @@ def describe_many(sf: Salesforce, names: Iterable[str], *, executor: RateLimited
 
     Raises:
         ValueError: a name that is not an sObject API name.
-        TypeError: as ``composite``.
+        TypeError: ``names`` is one str (``["Account"]`` for one), bytes or int; as ``composite``.
 
     >>> described = describe_many(sf, ["Account", "Contact"])  # doctest: +SKIP
     >>> [len(r.value["fields"]) for r in described]  # doctest: +SKIP
     """
     paths = []
-    for name in names:
+    for name in _many("names", names, "sObject names"):
         if not isinstance(name, str) or not _API_NAME.fullmatch(name):
             raise ValueError(f"not an sObject API name: {name!r}")
         paths.append(f"sobjects/{name}/describe")
@@ -286,10 +296,10 @@ def query_all_parallel(sf: Salesforce, soql: str | Sequence[str], *, tooling: bo
     Raises:
         Exception: the error of the first request that failed after the executor's retries
             (``QuotaExhausted`` when the allocation ran out first).
-        TypeError: ``sf`` is not wrapped.
+        TypeError: ``sf`` is not wrapped, or ``soql`` is neither a str nor a collection of them.
     """
     single = isinstance(soql, str)
-    texts = [soql] if isinstance(soql, str) else list(soql)
+    texts = [soql] if isinstance(soql, str) else list(_many("soql", soql, "SOQL strings"))
     if not all(isinstance(text, str) and text.strip() for text in texts):
         raise ValueError("every query must be a non-empty SOQL string")
     queries = [_Query(text) for text in texts]

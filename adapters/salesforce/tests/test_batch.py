@@ -93,6 +93,21 @@ def test_composite_refuses_references_and_bad_requests(fake: FakeSalesforce, con
     assert fake.stats.total == 0
 
 
+@pytest.mark.parametrize("one", ["Account", b"Account", 7, {"method": "GET", "url": "limits"}],
+                         ids=["str", "bytes", "int", "mapping"])
+def test_one_item_instead_of_a_collection_is_a_type_error_and_sends_nothing(
+        fake: FakeSalesforce, connect: Connect, one: Any) -> None:
+    sf = connect(fake)
+    with pytest.raises(TypeError, match="names must be a collection of sObject names such as a list"):
+        rs.describe_many(sf, one)
+    with pytest.raises(TypeError, match="requests must be a collection of subrequests"):
+        rs.composite(sf, one)
+    if not isinstance(one, str):  # one SOQL string is one query
+        with pytest.raises(TypeError, match="soql must be a collection of SOQL strings"):
+            rs.query_all_parallel(sf, one)
+    assert fake.stats.total == 0
+
+
 def test_composite_reports_a_failed_call_on_each_of_its_subrequests(make_fake: Any, connect: Connect) -> None:
     fake = make_fake(allocation=1)
     sf = connect(fake, limits=rs.OrgLimits(allocation=1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import threading
 import time
 from typing import Any
@@ -140,6 +141,29 @@ def test_unwrapped_clients_and_bad_arguments_are_refused(fake: FakeSalesforce, p
         rs.wrap(sf, concurrency=0)
     with pytest.raises(TypeError, match="OrgLimits"):
         rs.wrap(sf, limits=100)  # type: ignore[arg-type]
+    for bad in (42, b"memory://", object()):
+        with pytest.raises(TypeError, match="store must be .* got " + re.escape(repr(bad))):
+            rs.wrap(sf, store=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="invalid store URL"):
+        rs.wrap(sf, store="mongodb://x")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [({"instance_url": "acme"}, ValueError, "instance_url must be an https URL .*, got 'acme'"),
+     ({"instance_url": "http://acme.my.salesforce.com"}, ValueError, "must be an https URL"),
+     ({"instance_url": "https://"}, ValueError, "must be an https URL"),
+     ({"instance_url": "https://acme:port"}, ValueError, "must be an https URL"),
+     ({"instance_url": None}, TypeError, "instance_url must be a string .*, got None"),
+     ({"session_id": ""}, ValueError, "session_id must be a non-empty string"),
+     ({"session_id": " "}, ValueError, "session_id must be a non-empty string"),
+     ({"session_id": None}, TypeError, "session_id must be a string, got NoneType")],
+)
+def test_client_refuses_an_unusable_instance_url_or_session_id(kwargs: dict[str, Any], error: type[Exception],
+                                                               message: str) -> None:
+    arguments = {"instance_url": "https://acme.my.salesforce.com", "session_id": "00D!x", **kwargs}
+    with pytest.raises(error, match=message):
+        rs.client(**arguments, store=MemoryStore())
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ Example::
         page = client.crm.objects.calls.basic_api.get_page(limit=100)
         assert fake.stats.max_in_window(fake.effective_window_seconds) <= fake.window_limit
 
-Run it standalone with ``python -m ratewindow_hubspot.testing --port 8089``.
+Run it standalone with ``python -m ratewindow_hubspot.testing --port 8089``, or in a child process
+of the test with :class:`RemoteFakeHubSpot` (for timing measured at the full limit).
 """
 
 from ._data import (
@@ -28,6 +29,7 @@ from ._data import (
     Dataset,
 )
 from ._limits import TIERS, TierPreset
+from ._remote import RemoteFakeHubSpot
 from ._server import FakeHubSpot
 from ._stats import FakeStats, RequestRecord, max_in_window, token_fingerprint
 
@@ -41,6 +43,7 @@ __all__ = [
     "Dataset",
     "FakeHubSpot",
     "FakeStats",
+    "RemoteFakeHubSpot",
     "RequestRecord",
     "TierPreset",
     "max_in_window",

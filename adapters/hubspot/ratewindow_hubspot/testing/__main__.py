@@ -14,15 +14,22 @@ from ._limits import TIERS
 from ._server import FakeHubSpot
 
 
-def _latency(text: str) -> tuple[float, float]:
-    """Parse ``0.03`` or ``0.02-0.04`` (seconds)."""
+def _latency(values: Sequence[str], parser: argparse.ArgumentParser) -> tuple[float, float]:
+    """``--latency SECONDS`` or ``--latency LOW HIGH``, spelled the same by both fakes; FakeHubSpot's
+    older ``LOW-HIGH`` still works, with a deprecation notice on stderr."""
+    texts = list(values)
+    if len(texts) == 1 and "-" in texts[0].lstrip("-"):
+        low, _, high = texts[0].lstrip("-").partition("-")
+        print(f"deprecated: --latency {texts[0]}; write --latency {low} {high}", file=sys.stderr)
+        texts = [low, high]
+    if len(texts) not in (1, 2):
+        parser.error(f"--latency takes SECONDS or LOW HIGH, got {' '.join(values)!r}")
     try:
-        low, sep, high = text.partition("-")
-        bounds = (float(low), float(high) if sep else float(low))
+        bounds = (float(texts[0]), float(texts[-1]))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected SECONDS or LOW-HIGH, got {text!r}") from None
+        parser.error(f"--latency takes SECONDS or LOW HIGH, got {' '.join(values)!r}")
     if not 0 <= bounds[0] <= bounds[1]:
-        raise argparse.ArgumentTypeError("latency must satisfy 0 <= LOW <= HIGH")
+        parser.error("--latency must satisfy 0 <= LOW <= HIGH")
     return bounds
 
 
@@ -39,9 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-zone", default="UTC", help="account time zone for the daily reset")
     parser.add_argument("--search-per-second", type=int, default=5, help="search requests per second")
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="time scale of the windows (0.1: 10 s -> 1 s)"
+        "--time-scale", type=float, default=None, help="time scale of the windows (0.1: 10 s -> 1 s)"
     )
-    parser.add_argument("--latency", type=_latency, default=(0.0, 0.0), help="seconds, e.g. 0.02-0.04")
+    parser.add_argument("--scale", type=float, default=None, help=argparse.SUPPRESS)  # deprecated
+    parser.add_argument("--latency", nargs="+", default=["0"], metavar=("LOW", "HIGH"),
+                        help="seconds per response: SECONDS, or LOW HIGH for a uniform jitter")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the latency jitter")
     parser.add_argument(
         "--token",
@@ -55,7 +64,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stop_event: threading.Event | None = None) -> int:
     """Entry point; returns the exit status. ``stop_event`` ends serving (for embedding)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    latency = _latency(args.latency, parser)
+    time_scale = args.time_scale
+    if args.scale is not None:
+        print(f"deprecated: --scale {args.scale:g}; write --time-scale {args.scale:g}", file=sys.stderr)
+        time_scale = args.scale if time_scale is None else time_scale
     fake = FakeHubSpot(
         host=args.host,
         port=args.port,
@@ -64,8 +79,8 @@ def main(argv: Sequence[str] | None = None, *, stop_event: threading.Event | Non
         daily_limit=args.daily_limit,
         time_zone=args.time_zone,
         search_per_second=args.search_per_second,
-        time_scale=args.scale,
-        latency=args.latency,
+        time_scale=1.0 if time_scale is None else time_scale,
+        latency=latency,
         seed=args.seed,
         tokens=args.tokens,
     )

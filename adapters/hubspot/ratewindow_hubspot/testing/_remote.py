@@ -24,7 +24,13 @@ __all__ = ["RemoteFakeHubSpot"]
 class RemoteFakeHubSpot:
     """Run ``FakeHubSpot(**kwargs)`` in a child process; a context manager.
 
-    ``kwargs`` must be JSON values (a ``latency`` tuple may be given as a list).
+    For tests that measure timing at the full limit: the child's otherwise idle interpreter stamps
+    each arrival as HubSpot's server would, while a fake in the test's own process competes for
+    the GIL with the client's threads and can see windows the real server would not. ``url`` is
+    the base URL once started; ``records()`` returns every request answered so far (the
+    :class:`RequestRecord` values of ``FakeHubSpot.stats.records``) and ``reset()`` forgets them
+    and the limits' state. ``kwargs`` are ``FakeHubSpot``'s and must be JSON values (a
+    ``latency`` tuple may be given as a list); there is no ``clock=``: the child runs on real time.
 
     >>> with RemoteFakeHubSpot(time_scale=0.1, latency=[0.02, 0.04]) as fake:  # doctest: +SKIP
     ...     client = hubspot.HubSpot(access_token="t", host=fake.url)

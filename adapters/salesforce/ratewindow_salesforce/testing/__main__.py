@@ -17,6 +17,25 @@ from types import FrameType
 from ratewindow_salesforce.testing._server import FakeSalesforce
 
 
+def _latency(values: Sequence[str], parser: argparse.ArgumentParser) -> tuple[float, float]:
+    """``--latency SECONDS`` or ``--latency LOW HIGH``, spelled the same by both fakes; FakeHubSpot's
+    older ``LOW-HIGH`` still works, with a deprecation notice on stderr."""
+    texts = list(values)
+    if len(texts) == 1 and "-" in texts[0].lstrip("-"):
+        low, _, high = texts[0].lstrip("-").partition("-")
+        print(f"deprecated: --latency {texts[0]}; write --latency {low} {high}", file=sys.stderr)
+        texts = [low, high]
+    if len(texts) not in (1, 2):
+        parser.error(f"--latency takes SECONDS or LOW HIGH, got {' '.join(values)!r}")
+    try:
+        bounds = (float(texts[0]), float(texts[-1]))
+    except ValueError:
+        parser.error(f"--latency takes SECONDS or LOW HIGH, got {' '.join(values)!r}")
+    if not 0 <= bounds[0] <= bounds[1]:
+        parser.error("--latency must satisfy 0 <= LOW <= HIGH")
+    return bounds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ratewindow_salesforce.testing",
@@ -30,14 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         "--long-running-threshold", type=float, default=20.0, help="seconds before a request is long-running"
     )
     parser.add_argument("--per-minute", type=int, default=None, help="optional cap on requests per minute")
-    parser.add_argument(
-        "--latency",
-        type=float,
-        nargs=2,
-        default=(0.0, 0.0),
-        metavar=("LOW", "HIGH"),
-        help="seconds of jitter",
-    )
+    parser.add_argument("--latency", nargs="+", default=["0"], metavar=("LOW", "HIGH"),
+                        help="seconds per response: SECONDS, or LOW HIGH for a uniform jitter")
     parser.add_argument("--time-scale", type=float, default=1.0, help="scales the day, minute and threshold")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and jitter")
     parser.add_argument("--session-id", default=None, help="token to accept (default: a random one)")
@@ -46,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    latency = _latency(args.latency, parser)
     session_id = args.session_id or "00DFAKE!" + secrets.token_urlsafe(24)
     fake = FakeSalesforce(
         port=args.port,
@@ -55,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency_limit=args.concurrency_limit,
         long_running_threshold=args.long_running_threshold,
         per_minute=args.per_minute,
-        latency=(args.latency[0], args.latency[1]),
+        latency=latency,
         time_scale=args.time_scale,
         seed=args.seed,
         session_ids=[session_id],
