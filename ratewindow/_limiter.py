@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ratewindow._clock import Clock, grace_of
-from ratewindow._core import WINDOW, Spec
+from ratewindow._core import WINDOW, Grant, Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
 from ratewindow._validate import check_name
@@ -132,6 +132,33 @@ class Reservation:
             return True
         return False
 
+    def _ready(self) -> float | None:
+        """Seconds to wait first, 0.0 if the units are already the caller's, or None if the store
+        must confirm them."""
+        left = self._check()
+        if left > 0 or self._confirmed:
+            return left
+        if not self._needs or self._on_time(self._limiter._clock.now()):
+            self._confirmed = True
+            return 0.0
+        return None
+
+    def _took(self, grant: Grant, asked: float) -> float | None:
+        """After a confirmation asked for at ``asked``: seconds to wait (not granted), 0.0 if the
+        units are the caller's, or None to confirm again: the answer came back later than the
+        clock's grace, so the units would count from before the request's start."""
+        if not grant.granted:
+            return grant.delay
+        self._stamp = grant.stamp or self._stamp  # where the units count from now
+        if self._limiter._clock.now() - asked <= self._limiter._grace:
+            self._confirmed = True
+            return 0.0
+        return None
+
+    def _stamped(self) -> Stamp:
+        assert self._stamp is not None  # _ready() returned None: a booking with a window member
+        return self._stamp
+
     def confirm(self) -> float:
         """Take the booked units now, as the caller starts using them (a store round trip).
 
@@ -145,60 +172,34 @@ class Reservation:
             RuntimeError: the reservation was cancelled.
             StoreUnavailable: a shared store could not be reached.
         """
-        left = self._check()
-        if left > 0 or self._confirmed:
+        left = self._ready()
+        if left is not None:
             return left
-        if not self._needs:
-            self._confirmed = True
-            return 0.0
         limiter = self._limiter
-        clock = limiter._clock
-        asked = clock.now()
-        if self._on_time(asked):
-            return 0.0
-        stamp = self._stamp
-        assert stamp is not None
         for _ in range(_CONFIRMS):
-            grant = limiter._store.confirm(limiter._specs, self.cost, stamp)
-            if not grant.granted:
-                return grant.delay
-            stamp = self._stamp = grant.stamp or stamp  # where the units count from now
-            now = clock.now()
-            if now - asked <= limiter._grace:
-                break
-            asked = now
+            asked = limiter._clock.now()
+            left = self._took(limiter._store.confirm(limiter._specs, self.cost, self._stamped()), asked)
+            if left is not None:
+                return left
         self._confirmed = True
         return 0.0
 
     async def confirm_async(self) -> float:
         """``confirm`` without blocking the event loop. Raises as ``confirm``."""
-        left = self._check()
-        if left > 0 or self._confirmed:
+        left = self._ready()
+        if left is not None:
             return left
-        if not self._needs:
-            self._confirmed = True
-            return 0.0
         limiter = self._limiter
-        clock = limiter._clock
-        asked = clock.now()
-        if self._on_time(asked):
-            return 0.0
-        stamp = self._stamp
-        assert stamp is not None
         # One event loop runs its tasks one at a time: answers to many confirmations sent at once
         # come back together and the last task resumes long after its answer was decided. One
         # confirmation in flight per loop keeps each answer close to the start it allows.
         async with limiter._confirm_lock():
-            asked = clock.now()
             for _ in range(_CONFIRMS):
-                grant = await limiter._store.confirm_async(limiter._specs, self.cost, stamp)
-                if not grant.granted:
-                    return grant.delay
-                stamp = self._stamp = grant.stamp or stamp  # where the units count from now
-                now = clock.now()
-                if now - asked <= limiter._grace:
-                    break
-                asked = now
+                asked = limiter._clock.now()
+                grant = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamped())
+                left = self._took(grant, asked)
+                if left is not None:
+                    return left
         self._confirmed = True
         return 0.0
 
