@@ -6,7 +6,6 @@ import asyncio
 import functools
 import inspect
 import math
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -14,6 +13,7 @@ from ratewindow._clock import Clock, grace_of
 from ratewindow._core import WINDOW, Grant, Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
+from ratewindow._loops import LoopLocks
 from ratewindow._validate import check_name
 from ratewindow.stores._protocol import Store
 
@@ -193,7 +193,7 @@ class Reservation:
         # One event loop runs its tasks one at a time: answers to many confirmations sent at once
         # come back together and the last task resumes long after its answer was decided. One
         # confirmation in flight per loop keeps each answer close to the start it allows.
-        async with limiter._confirm_lock():
+        async with limiter._confirming.get():
             for _ in range(_CONFIRMS):
                 asked = limiter._clock.now()
                 grant = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamped())
@@ -293,20 +293,9 @@ class _BaseLimiter:
         self._confirms = any(spec.kind == WINDOW for spec in self._specs)
         self._observers: tuple[Observer, ...] = ()
         self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
-        # One confirmation in flight per event loop (see Reservation.confirm_async).
-        self._confirming: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._confirming = LoopLocks()  # one confirmation in flight per event loop (confirm_async)
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
         self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
-
-    def _confirm_lock(self) -> asyncio.Lock:
-        """This event loop's lock for confirmations (an asyncio.Lock belongs to one loop)."""
-        loop = asyncio.get_running_loop()
-        lock = self._confirming.get(loop)
-        if lock is None:
-            lock = self._confirming.setdefault(loop, asyncio.Lock())
-        return lock
 
     def _cost(self, cost: object) -> float:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)):

@@ -29,6 +29,7 @@ from ratewindow._calendar import Calendar
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._core import BUCKET, DAILY, WINDOW, Grant, Spec
 from ratewindow._errors import StoreUnavailable
+from ratewindow._loops import LoopLocks
 from ratewindow.stores._memory import MemoryStore
 from ratewindow.stores._url import redact_url
 
@@ -279,9 +280,7 @@ class RedisStore:
         # Calendar periods sent to the script, per time zone and reset time: (starts, as text).
         self._bounds: dict[tuple[str, object], tuple[list[float], bytes]] = {}
         self._lock = threading.Lock()
-        self._loading: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loading = LoopLocks()  # one task reloads the script per event loop (_arun)
         self._script_loads = 0  # script loads made on the asyncio path, to load once per NOSCRIPT wave
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncRedis, _AsyncLane | None, AsyncGenerator[None, None]]
@@ -579,7 +578,7 @@ class RedisStore:
                 if not tries.reload():
                     raise
                 # Many tasks meet NOSCRIPT at once (a restarted server): one loads, the rest retry.
-                async with self._loading_lock():
+                async with self._loading.get():
                     if loads == self._script_loads:
                         try:
                             await client.script_load(self._script)
@@ -599,14 +598,6 @@ class RedisStore:
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
 
     # -- asyncio clients, one per event loop -------------------------------------------------
-    def _loading_lock(self) -> asyncio.Lock:
-        """This event loop's lock for reloading the script (an asyncio.Lock belongs to one loop)."""
-        loop = asyncio.get_running_loop()
-        lock = self._loading.get(loop)
-        if lock is None:
-            lock = self._loading.setdefault(loop, asyncio.Lock())
-        return lock
-
     async def _async_client(self) -> tuple[AsyncRedis, _AsyncLane | None]:
         """This event loop's client, and its direct path (None: use ``execute_command``)."""
         if self._user_async is not None:
