@@ -127,7 +127,7 @@ class Reservation:
         """A grant for the moment of the booking, used within the clock's grace of asking for it:
         the decision itself confirmed it (no booking was ahead, so it counted every unit that
         can count at the start)."""
-        if self.delay <= 0 and now - self._asked <= self._limiter._grace:
+        if self.delay <= 0 and self._limiter._answered(now - self._asked):
             self._confirmed = True
             return True
         return False
@@ -150,7 +150,7 @@ class Reservation:
         if not grant.granted:
             return grant.delay
         self._stamp = grant.stamp or self._stamp  # where the units count from now
-        if self._limiter._clock.now() - asked <= self._limiter._grace:
+        if self._limiter._answered(self._limiter._clock.now() - asked):
             self._confirmed = True
             return 0.0
         return None
@@ -289,6 +289,9 @@ class _BaseLimiter:
         self._int_cost = int_cost
         #: Seconds from a store's "go" within which a caller counts as starting then.
         self._grace = grace_of(clock)
+        # The store's usual round trip, seconds: the least seen, creeping up slowly (a store far
+        # away answers late every time, and confirming again would not help; see _answered).
+        self._round_trip = 0.0
         # Only a window's units count from when they are used; buckets and quotas need no confirming.
         self._confirms = any(spec.kind == WINDOW for spec in self._specs)
         self._observers: tuple[Observer, ...] = ()
@@ -296,6 +299,14 @@ class _BaseLimiter:
         self._confirming = LoopLocks()  # one confirmation in flight per event loop (confirm_async)
         bind = getattr(store, "bind_try", None)  # an optional store fast path (MemoryStore has one)
         self._fast: Callable[[float], bool] | None = bind(self._specs) if bind is not None else None
+
+    def _answered(self, elapsed: float) -> bool:
+        """Whether a store's "go" that took ``elapsed`` seconds from asking to arriving still
+        counts as given when the caller starts: within the clock's grace, beyond twice the
+        store's usual round trip (which only ``margin`` can cover). Learns that round trip."""
+        usual = self._round_trip
+        self._round_trip = elapsed if elapsed < usual else usual + (elapsed - usual) / 64
+        return elapsed <= self._grace + 2 * usual
 
     def _cost(self, cost: object) -> float:
         if isinstance(cost, bool) or not isinstance(cost, (int, float)):

@@ -446,3 +446,33 @@ def test_blocking_acquire_threads_are_served_fifo_without_herding() -> None:
     assert len(clock.sleeps) <= 12
     assert all(s > 0 for s in clock.sleeps)
     assert sorted(waits)[:3] == [0.0, 0.0, 0.0]
+
+
+def test_a_store_far_away_is_not_asked_again_and_again() -> None:
+    """Every answer of a store 20 ms away arrives later than a grace of 0: after a few answers
+    that is its usual round trip, and grants are confirmed once, not four times each."""
+    from ratewindow import MemoryStore, SlidingWindow
+    from ratewindow.testing import ManualClock
+
+    clock = ManualClock(1000.0)
+
+    class Far(MemoryStore):
+        confirms = 0
+
+        def acquire(self, specs, cost, max_wait):  # type: ignore[no-untyped-def]
+            clock.advance(0.02)
+            return super().acquire(specs, cost, max_wait)
+
+        def confirm(self, specs, cost, stamp):  # type: ignore[no-untyped-def]
+            Far.confirms += 1
+            clock.advance(0.02)
+            return super().confirm(specs, cost, stamp)
+
+    limiter = SlidingWindow(5, 1.0, store=Far(), clock=clock)
+    for _ in range(200):
+        limiter.acquire()
+    first, Far.confirms = Far.confirms, 0
+    for _ in range(200):
+        limiter.acquire()
+    assert Far.confirms <= 210, (first, Far.confirms)  # one each (a few answers late by luck)
+    assert first <= 4 * 200
