@@ -189,19 +189,51 @@ class Reservation:
         left = self._ready()
         if left is not None:
             return left
-        limiter = self._limiter
         # One event loop runs its tasks one at a time: answers to many confirmations sent at once
         # come back together and the last task resumes long after its answer was decided. One
         # confirmation in flight per loop keeps each answer close to the start it allows.
-        async with limiter._confirming.get():
-            for _ in range(_CONFIRMS):
-                asked = limiter._clock.now()
-                grant = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamped())
-                left = self._took(grant, asked)
-                if left is not None:
-                    return left
+        async with self._limiter._confirming.get():
+            return await self._confirm_held()
+
+    async def _confirm_held(self) -> float:
+        """``confirm_async`` for a caller that holds its loop's confirmation lock."""
+        left = self._ready()
+        if left is not None:
+            return left
+        limiter = self._limiter
+        for _ in range(_CONFIRMS):
+            asked = limiter._clock.now()
+            grant = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamped())
+            left = self._took(grant, asked)
+            if left is not None:
+                return left
         self._confirmed = True
         return 0.0
+
+    async def _settle_async(self, waited: float, timeout: float | None) -> float:
+        """Sleep until due, then confirm, waiting out late callers' units while holding the
+        loop's confirmation lock: the tasks of one loop confirm first come, first served instead
+        of all waking again together. Returns ``waited`` plus the seconds slept.
+
+        Raises:
+            AcquireTimeout: the total wait would exceed ``timeout`` seconds.
+        """
+        clock = self._limiter._clock
+        left = self.remaining()
+        if left > 0:
+            await clock.asleep(left)
+            waited += left
+        if self._ready() is not None:
+            return waited
+        async with self._limiter._confirming.get():
+            while True:
+                more = await self._confirm_held()
+                if more <= 0:
+                    return waited
+                if timeout is not None and waited + more > timeout:
+                    raise AcquireTimeout(waited + more, self._limiter.name, timeout)
+                await clock.asleep(more)
+                waited += more
 
     def wait(self) -> float:
         """Sleep until the reservation may be used and confirm it (see ``confirm``); returns the
@@ -221,13 +253,7 @@ class Reservation:
 
     async def wait_async(self) -> float:
         """``wait`` without blocking the event loop. Raises as ``wait``."""
-        slept = 0.0
-        while True:
-            left = await self.confirm_async()
-            if left <= 0:
-                return slept
-            await self._limiter._clock.asleep(left)
-            slept += left
+        return await self._settle_async(0.0, None)
 
     def _cancellable(self) -> Stamp | None:
         """The stamp to give back with, if the units are still unused."""
@@ -414,18 +440,8 @@ class _BaseLimiter:
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
             return 0.0
-        waited = grant.delay
         try:
-            if grant.delay > 0:
-                await self._clock.asleep(grant.delay)
-            while True:
-                more = await booking.confirm_async()
-                if more <= 0:
-                    return waited
-                if limit is not None and waited + more > limit:
-                    raise AcquireTimeout(waited + more, self.name, limit)
-                await self._clock.asleep(more)
-                waited += more
+            return await booking._settle_async(0.0, limit)
         except BaseException:
             await asyncio.shield(booking.cancel_async())
             raise
