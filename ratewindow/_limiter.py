@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 from ratewindow._clock import Clock, grace_of
 from ratewindow._core import WINDOW, Spec
 from ratewindow._errors import AcquireTimeout
+from ratewindow._forecast import Forecast, forecast
 from ratewindow._keyed import KeyedHandles
 from ratewindow._validate import check_name
 from ratewindow.stores._protocol import Store
@@ -463,6 +464,27 @@ class _BaseLimiter:
     def reset(self) -> None:
         """Forget every grant and pause recorded for this limiter in its store."""
         self._store.reset(self._specs)
+
+    def forecast(self, n: int, cost: int = 1) -> Forecast:
+        """When ``n`` more calls of ``cost`` units each would all have started at the current
+        budget, and whether a daily quota stops them first, with its reset time (``Forecast``).
+
+        Worked out from the state in the store now (units used and booked, pauses), with the
+        rule of every member: a composite waits for its slowest member. Records nothing; a few
+        store queries. Exact for one limiter and for a window or bucket with a daily quota, up
+        to float rounding; a lower bound when members hold each other back.
+
+        Raises:
+            TypeError, ValueError: ``n`` is not a positive int, or ``cost`` not one the limiter
+                can grant (named in the message).
+            StoreUnavailable: a shared store could not be reached.
+
+        >>> from ratewindow import SlidingWindow
+        >>> from ratewindow.testing import ManualClock
+        >>> SlidingWindow(190, 10.0, clock=ManualClock()).forecast(3_067).seconds  # 16 full windows
+        160.0
+        """
+        return forecast(self, n, self._cost(cost))
 
     # -- one limit per key ------------------------------------------------------------------
     def for_key(self: L, key: str | int) -> L:
