@@ -485,8 +485,23 @@ class _Engine:
             log.open()
         progress = Progress(self._progress, total, desc)
         self._sizer.log_fixed()
+        if total:
+            self._log_forecast(total)
         self._telemetry.batch_started(self._clock.now())
         return _Batch(func, key, self.breaker, log, progress), done
+
+    def _log_forecast(self, items: int) -> None:
+        """At INFO, for a batch of known length: when one call per item would all have started at
+        the limiter's current budget, and whether a daily quota stops them (``limiter.forecast``)."""
+        forecast = getattr(self.limiter, "forecast", None)
+        if forecast is None or not _log.isEnabledFor(logging.INFO):
+            return
+        try:
+            text = str(forecast(items)).replace("\n", "; ")
+        except Exception as exc:  # a forecast must never stop a batch (e.g. a store that is down)
+            _log.debug("executor: no forecast for this batch: %s", exc)
+            return
+        _log.info("executor: forecast, one call per item: %s", text)
 
     def _close(self, batch: _Batch[Any, Any]) -> None:
         try:

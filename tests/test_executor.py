@@ -694,3 +694,36 @@ def test_an_application_sigint_handler_is_left_alone(clock: ManualClock) -> None
             stream.close()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_batch_of_known_length_logs_its_forecast_at_info(clock: ManualClock,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    limiter = Limits(SlidingWindow(190, 10.0, name="portal", clock=clock),
+                     DailyQuota(500, name="portal", clock=clock))
+    with executor(limiter, clock, max_workers=4) as ex:
+        began = clock.now()
+        outcomes = ex.map(lambda n: n, range(600))
+        took = clock.now() - began
+        ex.map(lambda n: n, (n for n in range(5)))  # a generator: its length is unknown
+    forecasts = [r for r in caplog.records if "forecast" in r.getMessage()]
+    assert len(forecasts) == 1 and forecasts[0].levelno == logging.INFO
+    # 500 left today at 190 per 10 s, then the quota stops them until midnight (23 h away).
+    assert forecasts[0].getMessage() == (
+        "executor: forecast, one call per item: 600 calls of 1 unit on 'portal+portal': the last starts in "
+        "82,800 s (23 h), at 2026-05-05T00:00:00+00:00; daily quota 'portal' (500 per day) stops them after "
+        "500 calls; it resets in 82,800 s (23 h), at 2026-05-05T00:00:00+00:00"
+    )
+    assert sum(o.ok for o in outcomes) == 500 and took < 60.0  # max_wait stops the rest, as forecast
+
+
+def test_a_forecast_that_fails_does_not_stop_the_batch(clock: ManualClock,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(SlidingWindow):
+        def forecast(self, n: int, cost: int = 1) -> object:  # type: ignore[override]
+            raise StoreUnavailable("down")
+
+    caplog.set_level(logging.DEBUG, logger="ratewindow")
+    with executor(Broken(5, 1.0, clock=clock), clock) as ex:
+        assert all(o.ok for o in ex.map(lambda n: n, range(10)))
+    assert "executor: no forecast for this batch: " in caplog.text
