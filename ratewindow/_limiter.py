@@ -31,7 +31,12 @@ _CONFIRMS = 4
 @runtime_checkable
 class Observer(Protocol):
     """Told about a limiter's decisions, e.g. to export metrics. Keep both methods fast: they run
-    on the caller's thread after every decision."""
+    on the caller's thread after every decision.
+
+    An observer may also have ``on_response(limiter: str, refused: bool) -> None``, called for
+    every response to a request made under the limiter by the executors and ``ratewindow.http``,
+    ``refused`` when the server refused it for its rate limit (HTTP 429): the error budget.
+    Observers without it keep working."""
 
     def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
         """A request for ``cost`` units was granted (after ``waited`` seconds) or refused."""
