@@ -120,6 +120,18 @@ class ClientStats:
     #: ``X-HubSpot-RateLimit-Daily-Remaining`` of the latest response that had it.
     daily_remaining: int | None = None
 
+    @property
+    def refusal_share(self) -> float:
+        """The error budget spent: 429 responses (every ``policyName``) per response, requests
+        that got none (``transport_errors``) aside. HubSpot asks apps to stay under 0.05; 0.0
+        before any response.
+
+        >>> ClientStats(requests=200, rate_limited={"TEN_SECONDLY_ROLLING": 3}).refusal_share
+        0.015
+        """
+        answered = self.requests - self.transport_errors
+        return sum(self.rate_limited.values()) / answered if answered > 0 else 0.0
+
 
 @dataclass(frozen=True)
 class _Verdict:

@@ -180,6 +180,16 @@ class ClientStats:
     foreign: int = 0
 
     @property
+    def refusal_share(self) -> float:
+        """The error budget spent: ``refused / requests``, the share of responses that refused a
+        request with ``REQUEST_LIMIT_EXCEEDED``; 0.0 before any response.
+
+        >>> ClientStats(requests=400, refused=2).refusal_share
+        0.005
+        """
+        return self.refused / self.requests if self.requests > 0 else 0.0
+
+    @property
     def available(self) -> int | None:
         """Requests still allowed in the window by our view: allowance - ours - foreign."""
         if self.allowance is None:
