@@ -44,6 +44,7 @@ from requests.adapters import HTTPAdapter
 from ratewindow import (
     AcquireTimeout,
     Clock,
+    Forecast,
     Limiter,
     MonotonicClock,
     RateLimitedExecutor,
@@ -317,6 +318,20 @@ class HubSpotLimiter:
                 previous.clear()  # idle connections close now; busy ones when returned
         if old is not None:
             old.close()
+
+    def forecast(self, n: int, cost: int = 1) -> Forecast:
+        """When ``n`` more non-search requests would all have been permitted at the current
+        budget, and whether the daily quota stops them first, with its reset time:
+        ``account.forecast`` (see ``ratewindow.Forecast``).
+
+        Raises:
+            TypeError: the ``limits`` given have no ``forecast``; or ``n``/``cost`` is bad.
+        """
+        forecast = getattr(self.account, "forecast", None)
+        if forecast is None:
+            raise TypeError(f"the limits {self.account!r} have no forecast")
+        result: Forecast = forecast(n, cost)
+        return result
 
     def pause(self, seconds: float) -> None:
         """Send no request (search included) for ``seconds`` seconds, from any thread or process
