@@ -37,8 +37,8 @@ from ratewindow.stores._protocol import Store
 
 __all__ = ["Forecast", "duration_text", "forecast"]
 
-#: Most quota days a forecast walks through before it gives up (about 270 years of daily resets).
-_MAX_STEPS = 100_000
+#: Most quota days a forecast walks through before it gives up (about 27 years of daily resets).
+_MAX_STEPS = 10_000
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def forecast(limiter: _Forecastable, n: object, cost: float) -> Forecast:
 
     Raises:
         TypeError, ValueError: ``n`` is not a positive int (named in the message), or the calls
-            would need more than 100,000 quota resets.
+            would need more than 10,000 quota resets (days).
         StoreUnavailable: a shared store could not be reached.
     """
     if isinstance(n, bool) or not isinstance(n, int):
@@ -274,6 +274,9 @@ def forecast(limiter: _Forecastable, n: object, cost: float) -> Forecast:
         elif spec.kind == DAILY:
             quotas.append(_Quota(store, spec, cost))
     floor = max((q.floor for q in quotas), default=0.0)
+    for quota in quotas:
+        if n * cost > _MAX_STEPS * quota.per_day:
+            raise ValueError(f"n={n} calls would need more than {_MAX_STEPS:,} quota resets")
 
     done = 0  # calls placed so far
     base = 0  # calls placed before the current stretch

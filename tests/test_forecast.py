@@ -310,3 +310,11 @@ def test_two_paces_forecast_is_a_lower_bound(a: int, wa: int, b: int, wb: int, n
     replay(limiter, clock, history, min(a, b))
     expected = limiter.forecast(n).seconds
     assert expected <= run(limiter, clock, n) + 1e-6
+
+
+def test_a_forecast_beyond_10000_quota_days_is_refused_at_once() -> None:
+    clock = ManualClock(unix(2026, 12, 3, 9, 0))
+    both = Limits(SlidingWindow(190, 10.0, name="p", clock=clock), DailyQuota(625_000, name="p", clock=clock))
+    with pytest.raises(ValueError, match=r"n=10000000000 calls would need more than 10,000 quota resets"):
+        both.forecast(10**10)
+    assert SlidingWindow(5, 1.0, clock=clock).forecast(10**18).done_at.year == 9999  # beyond datetime: its end
