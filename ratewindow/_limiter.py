@@ -476,8 +476,9 @@ class _BaseLimiter:
 
         Worked out from the state in the store now (units used and booked, pauses), with the
         rule of every member: a composite waits for its slowest member. Records nothing; a few
-        store queries. Exact for one limiter and for a window or bucket with a daily quota, up
-        to float rounding; a lower bound when members hold each other back.
+        store queries. Exact, up to float rounding, for one limiter and for a window or bucket
+        with a daily quota (after a quota's reset the others count as empty: exact when the
+        reset is a window or more away); a lower bound when members hold each other back.
 
         Raises:
             TypeError, ValueError: ``n`` is not a positive int, or ``cost`` not one the limiter
