@@ -16,6 +16,7 @@ from ratewindow._errors import (
     StoreUnavailable,
 )
 from ratewindow._executor import RateLimitedExecutor
+from ratewindow._forecast import Forecast
 from ratewindow._limiter import Limiter, Observer, Reservation
 from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
@@ -39,6 +40,7 @@ __all__ = [
     "ConcurrencyLimit",
     "DailyQuota",
     "ExecutorStats",
+    "Forecast",
     "JournalError",
     "Lease",
     "Limiter",

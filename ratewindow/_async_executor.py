@@ -18,12 +18,13 @@ from operator import attrgetter
 from types import TracebackType
 from typing import Any, Generic, TypeVar, cast
 
+from ratewindow._budget import DEFAULT_REFUSAL_BUDGET
 from ratewindow._clock import Clock
 from ratewindow._errors import AcquireTimeout, QuotaExhausted
 from ratewindow._executor import _DEFAULT_RETRY, _TICK, FAILED, NOT_RUN, OK, STOPPED, _Batch, _Engine
 from ratewindow._limiter import Limiter
 from ratewindow._outcome import Outcome
-from ratewindow._retry import Retry
+from ratewindow._retry import Retry, is_rate_limit
 
 __all__ = ["AsyncRateLimitedExecutor"]
 
@@ -60,7 +61,7 @@ class AsyncRateLimitedExecutor(_Engine):
         max_concurrency: most items in flight. None: sized by Little's law from the limiter's
             rate and the measured seconds per call, between 1 and 512 (``min(32, cpu count + 4)``
             if the rate is unknown).
-        retry, progress, clock, max_wait, breaker: as for ``RateLimitedExecutor``.
+        retry, progress, clock, max_wait, breaker, refusal_budget: as for ``RateLimitedExecutor``.
 
     Raises:
         ValueError, TypeError: a bad argument, named in the message.
@@ -90,9 +91,10 @@ class AsyncRateLimitedExecutor(_Engine):
         clock: Clock | None = None,
         max_wait: float = 60.0,
         breaker: int | None = 10,
+        refusal_budget: float | None = DEFAULT_REFUSAL_BUDGET,
     ) -> None:
         super().__init__(limiter, size=max_concurrency, retry=retry, progress=progress, clock=clock,
-                         max_wait=max_wait, breaker=breaker)
+                         max_wait=max_wait, breaker=breaker, refusal_budget=refusal_budget)
         self._closed = False
 
     # -- public API -----------------------------------------------------------------------------
@@ -297,9 +299,11 @@ class AsyncRateLimitedExecutor(_Engine):
                 except Exception as exc:
                     failure = exc
                     self._sizer.observe(clock.now() - call_start)
+                    self._call_ended(batch, is_rate_limit(exc))
                 else:
                     now = clock.now()
                     self._sizer.observe(now - call_start)
+                    self._call_ended(batch, False)
                     batch.item_succeeded()
                     return OK, Outcome(index, item, value, None, attempts, now - started)
                 finally:

@@ -1,8 +1,9 @@
-"""The ``ratewindow`` command: ``demo`` and ``check``."""
+"""The ``ratewindow`` command: ``demo``, ``check`` and ``plan``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -14,6 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ratewindow._analysis import WindowReport, analyse
+from ratewindow._calendar import Calendar
+from ratewindow._clock import WallClock
+from ratewindow._daily_quota import DailyQuota
+from ratewindow._forecast import Forecast
+from ratewindow._limiter import _BaseLimiter
+from ratewindow._limits import Limits
 from ratewindow._plot import plot_window_use
 from ratewindow._rate import Rate
 from ratewindow._sliding_window import SlidingWindow
@@ -189,6 +196,70 @@ def check(path: str, rates: Sequence[str]) -> int:
     return 1 if violated else 0
 
 
+class _Fixed:
+    """A clock that stays at one Unix time: ``plan`` forecasts from a moment, it never waits."""
+
+    grace = 0.0  # the rates alone: no jitter allowance
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - a forecast never sleeps
+        return None
+
+    async def asleep(self, seconds: float) -> None:  # pragma: no cover
+        return None
+
+
+def _positive_int(name: str, text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {text!r}")
+    return value
+
+
+def plan(rates: Sequence[str], calls: str, *, cost: str = "1", tz: str = "UTC", start: str | None = None
+         ) -> Forecast:
+    """``ratewindow plan``: the ``Forecast`` for ``calls`` calls from empty limiters built from
+    ``rates`` (``N/day`` is a daily quota that resets at midnight in ``tz``, as ``DailyQuota``;
+    every other rate a sliding window), starting at ``start`` (ISO 8601; now by default).
+
+    Raises:
+        ValueError: bad input, named in the message.
+    """
+    count = _positive_int("-n", calls)
+    units = _positive_int("--cost", cost)
+    zone = Calendar(tz).tz  # ValueError naming an unknown zone
+    if start is None:
+        began = float(math.floor(WallClock().now()))  # to the second: times print without a fraction
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"--start must be an ISO 8601 time such as 2026-12-03T09:00:00-05:00, got {start!r}"
+            ) from None
+        began = (moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)).timestamp()
+    clock = _Fixed(began)
+    members: list[_BaseLimiter] = []
+    for text in rates:
+        rate = Rate.parse(text)
+        if rate.window == 86_400.0:
+            members.append(DailyQuota(rate.limit, tz=tz, name=str(rate), clock=clock))
+        else:
+            members.append(SlidingWindow(rate.limit, rate.window, name=str(rate), clock=clock))
+    limiter = members[0] if len(members) == 1 else Limits(*members)
+    forecast = limiter.forecast(count, units)
+    resets = forecast.resets_at.astimezone(zone) if forecast.resets_at is not None else None
+    return dataclasses.replace(forecast, done_at=forecast.done_at.astimezone(zone), resets_at=resets)
+
+
 def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: float = 1.0,
               margin: float = 0.01, latency: tuple[float, float] = (0.02, 0.04), seed: int = 7,
               progress: bool = True, png: str | Path = "ratewindow-demo-core.png") -> int:
@@ -286,7 +357,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     checker.add_argument("log", help="file with one request time per line ('-' for stdin); see below")
     checker.add_argument("--rate", action="append", required=True, metavar="N/WINDOW",
                          help="a rate such as 170/10s or 625000/day; repeat for several")
+    planner = commands.add_parser(
+        "plan", help="forecast how long N calls take at some rates, and whether a daily quota stops them",
+        description="Forecast when N calls would all have started at the given rates, from unused limits, "
+                    "and whether a daily quota stops them first, with its reset time; the same as "
+                    "limiter.forecast(n) on limiters built from the rates.",
+        epilog="A rate of one day (N/day, N/24h) is a daily quota that resets at midnight in --tz (as "
+               "DailyQuota, and as HubSpot counts its daily limit); every other rate is a sliding window. "
+               "The rates alone count: no margin. Exit status: 0; 2 on bad input.",
+    )
+    planner.add_argument("--rate", action="append", required=True, metavar="N/WINDOW",
+                         help="a rate such as 190/10s or 625000/day; repeat for several")
+    planner.add_argument("-n", "--calls", required=True, metavar="N", help="calls to make")
+    planner.add_argument("--cost", default="1", metavar="UNITS", help="units each call takes (default 1)")
+    planner.add_argument("--tz", default="UTC", help="IANA time zone of the days and of the times shown "
+                                                     "(default UTC)")
+    planner.add_argument("--start", default=None, metavar="TIME",
+                         help="ISO 8601 time to start at (default now; without an offset, in --tz)")
     args = parser.parse_args(argv)
+    if args.command == "plan":
+        try:
+            print(plan(args.rate, args.calls, cost=args.cost, tz=args.tz, start=args.start))
+        except (ValueError, TypeError) as exc:
+            print(f"ratewindow plan: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "check":
         try:
             return check(args.log, args.rate)

@@ -40,6 +40,7 @@ from operator import attrgetter
 from types import FrameType, TracebackType
 from typing import Any, Generic, TypeVar
 
+from ratewindow._budget import DEFAULT_REFUSAL_BUDGET, MIN_CALLS, check_refusal_budget, share, tell_response
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._daily_quota import DailyQuota
 from ratewindow._errors import AcquireTimeout, CircuitOpen, JournalError, QuotaExhausted
@@ -279,6 +280,9 @@ class _Batch(Generic[T, R]):
         self._consecutive = 0
         self._quota: tuple[float | None, str, BaseException] | None = None
         self._circuit: tuple[int, BaseException] | None = None
+        self.calls = 0  # calls of this batch that ended (under ``lock``)
+        self.refused = 0  # of those, rate-limit refusals
+        self.over_budget = False  # the refusal budget warning was logged
 
     # circuit breaker and quota: once halted, no item of the batch starts any more
     def item_succeeded(self) -> None:
@@ -375,7 +379,8 @@ class _Engine:
     _cap = _MAX_THREADS
 
     def __init__(self, limiter: Limiter | None, *, size: int | None, retry: Retry, progress: bool,
-                 clock: Clock | None, max_wait: float, breaker: int | None) -> None:
+                 clock: Clock | None, max_wait: float, breaker: int | None,
+                 refusal_budget: float | None = DEFAULT_REFUSAL_BUDGET) -> None:
         if limiter is not None and not isinstance(limiter, Limiter):
             raise TypeError(f"limiter must be a ratewindow Limiter or None, got {limiter!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
@@ -386,6 +391,9 @@ class _Engine:
             raise ValueError(f"max_wait must be a number of seconds >= 0, got {max_wait!r}")
         if breaker is not None and (isinstance(breaker, bool) or not isinstance(breaker, int) or breaker < 1):
             raise ValueError(f"breaker must be None or a positive int, got {breaker!r}")
+        #: Share of a batch's calls the server may refuse for its rate limit before a warning is
+        #: logged (once per batch); None: never warn.
+        self.refusal_budget = check_refusal_budget(refusal_budget)
         #: The limiter each call takes a permit from; None if calls take their own.
         self.limiter = limiter
         #: The retry policy.
@@ -461,6 +469,37 @@ class _Engine:
         batch.item_failed(error)
         return "fail", 0.0, error
 
+    # -- the error budget -----------------------------------------------------------------------
+    def _call_ended(self, batch: _Batch[Any, Any], refused: bool) -> None:
+        """Count one call's end for the error budget: ``refused`` if the server refused it for its
+        rate limit. Tells the limiter's observers, and warns once per batch over the budget (judged
+        once the batch made ``MIN_CALLS`` calls; ``_close`` judges it at the end)."""
+        if self.limiter is not None:
+            tell_response(self.limiter, refused)
+        budget = self.refusal_budget
+        with batch.lock:
+            batch.calls += 1
+            if not refused:
+                return
+            batch.refused += 1
+            due = (budget is not None and not batch.over_budget and batch.calls >= MIN_CALLS
+                   and batch.refused > budget * batch.calls)
+            if due:
+                batch.over_budget = True
+            calls, refusals = batch.calls, batch.refused
+        if due:
+            self._warn_over_budget(calls, refusals)
+
+    def _warn_over_budget(self, calls: int, refused: int) -> None:
+        assert self.refusal_budget is not None
+        _log.warning(
+            "executor: %d of %d calls of this batch (%.1f %%) were refused for the rate limit, above "
+            "refusal_budget=%g (HubSpot asks apps to stay under 5 %%): other clients may spend the same "
+            "budget (share the limiter's store with them), or the limiter runs faster than the server "
+            "counts (raise its margin)",
+            refused, calls, 100 * share(refused, calls), self.refusal_budget,
+        )
+
     def _permit_timeout(self, batch: _Batch[Any, Any], exc: AcquireTimeout) -> QuotaExhausted:
         return batch.quota_exhausted(self._wall.now() + exc.retry_after, exc.limiter, exc)
 
@@ -485,10 +524,31 @@ class _Engine:
             log.open()
         progress = Progress(self._progress, total, desc)
         self._sizer.log_fixed()
+        if total:
+            self._log_forecast(total)
         self._telemetry.batch_started(self._clock.now())
         return _Batch(func, key, self.breaker, log, progress), done
 
+    def _log_forecast(self, items: int) -> None:
+        """At INFO, for a batch of known length: when one call per item would all have started at
+        the limiter's current budget, and whether a daily quota stops them (``limiter.forecast``)."""
+        forecast = getattr(self.limiter, "forecast", None)
+        if forecast is None or not _log.isEnabledFor(logging.INFO):
+            return
+        try:
+            text = str(forecast(items)).replace("\n", "; ")
+        except Exception as exc:  # a forecast must never stop a batch (e.g. a store that is down)
+            _log.debug("executor: no forecast for this batch: %s", exc)
+            return
+        _log.info("executor: forecast, one call per item: %s", text)
+
     def _close(self, batch: _Batch[Any, Any]) -> None:
+        budget = self.refusal_budget
+        with batch.lock:
+            due = budget is not None and not batch.over_budget and batch.refused > budget * batch.calls
+            batch.over_budget = batch.over_budget or due
+        if due:
+            self._warn_over_budget(batch.calls, batch.refused)
         try:
             batch.progress.close()
         finally:
@@ -619,6 +679,12 @@ class RateLimitedExecutor(_Engine):
             remaining items are reported not run with ``QuotaExhausted``.
         breaker: consecutive failed items (rate limits aside) after which dispatching stops;
             None never stops.
+        refusal_budget: the error budget, a share of calls in [0, 1]: when more of a batch's
+            calls than that were refused for the rate limit (HTTP 429, ``RetryLater``,
+            ``retry_after``), a warning is logged once for the batch (judged once it made 20 calls,
+            and at its end). 0.05 by default, HubSpot's 5 %; None never warns.
+            ``stats.refusal_share`` gives the share over every batch, and the limiter's observers
+            are told of every call's response (``Observer.on_response``).
 
     Raises:
         ValueError, TypeError: a bad argument, named in the message.
@@ -640,9 +706,10 @@ class RateLimitedExecutor(_Engine):
         clock: Clock | None = None,
         max_wait: float = 60.0,
         breaker: int | None = 10,
+        refusal_budget: float | None = DEFAULT_REFUSAL_BUDGET,
     ) -> None:
         super().__init__(limiter, size=max_workers, retry=retry, progress=progress, clock=clock,
-                         max_wait=max_wait, breaker=breaker)
+                         max_wait=max_wait, breaker=breaker, refusal_budget=refusal_budget)
         self._tasks: queue.SimpleQueue[_TaskTuple | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._in_flight = 0  # tasks handed out and not yet reported, over all batches
@@ -944,9 +1011,11 @@ class RateLimitedExecutor(_Engine):
                 except BaseException as exc:  # reported on the item (threads get no Ctrl-C)
                     failure = exc
                     self._sizer.observe(clock.now() - call_start)
+                    self._call_ended(batch, isinstance(exc, Exception) and is_rate_limit(exc))
                 else:
                     now = clock.now()
                     self._sizer.observe(now - call_start)
+                    self._call_ended(batch, False)
                     batch.item_succeeded()
                     return OK, Outcome(index, item, value, None, attempts, now - started)
             tries += 1

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 from ratewindow._clock import Clock, grace_of
 from ratewindow._core import WINDOW, Grant, Spec
 from ratewindow._errors import AcquireTimeout
+from ratewindow._forecast import Forecast, forecast
 from ratewindow._keyed import KeyedHandles
 from ratewindow._loops import LoopLocks
 from ratewindow._validate import check_name
@@ -30,7 +31,12 @@ _CONFIRMS = 4
 @runtime_checkable
 class Observer(Protocol):
     """Told about a limiter's decisions, e.g. to export metrics. Keep both methods fast: they run
-    on the caller's thread after every decision."""
+    on the caller's thread after every decision.
+
+    An observer may also have ``on_response(limiter: str, refused: bool) -> None``, called for
+    every response to a request made under the limiter by the executors and ``ratewindow.http``,
+    ``refused`` when the server refused it for its rate limit (HTTP 429): the error budget.
+    Observers without it keep working."""
 
     def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
         """A request for ``cost`` units was granted (after ``waited`` seconds) or refused."""
@@ -480,6 +486,28 @@ class _BaseLimiter:
     def reset(self) -> None:
         """Forget every grant and pause recorded for this limiter in its store."""
         self._store.reset(self._specs)
+
+    def forecast(self, n: int, cost: int = 1) -> Forecast:
+        """When ``n`` more calls of ``cost`` units each would all have started at the current
+        budget, and whether a daily quota stops them first, with its reset time (``Forecast``).
+
+        Worked out from the state in the store now (units used and booked, pauses), with the
+        rule of every member: a composite waits for its slowest member. Records nothing; a few
+        store queries. Exact, up to float rounding, for one limiter and for a window or bucket
+        with a daily quota (after a quota's reset the others count as empty: exact when the
+        reset is a window or more away); a lower bound when members hold each other back.
+
+        Raises:
+            TypeError, ValueError: ``n`` is not a positive int, or ``cost`` not one the limiter
+                can grant (named in the message).
+            StoreUnavailable: a shared store could not be reached.
+
+        >>> from ratewindow import SlidingWindow
+        >>> from ratewindow.testing import ManualClock
+        >>> SlidingWindow(190, 10.0, clock=ManualClock()).forecast(3_067).seconds  # 16 full windows
+        160.0
+        """
+        return forecast(self, n, self._cost(cost))
 
     # -- one limit per key ------------------------------------------------------------------
     def for_key(self: L, key: str | int) -> L:

@@ -87,7 +87,8 @@ class ExecutorStats:
     calls: int = 0
     #: Calls that were retries (every call of an item after its first).
     retries: int = 0
-    #: Rate-limit responses seen (HTTP 429, ``RetryLater``, ``retry_after``).
+    #: Rate-limit responses seen (HTTP 429, ``RetryLater``, ``retry_after``); ``refusal_share``
+    #: gives them as a share of ``calls``.
     rate_limited: int = 0
     #: Times the limiter was paused for every worker after a rate-limit response.
     pauses: int = 0
@@ -101,6 +102,16 @@ class ExecutorStats:
     #: seen in any interval of that length, from the start times the executor recorded (never
     #: above the window's limit: starts are held to it as well as permits).
     window_peaks: Mapping[float, int] = field(default_factory=dict)
+
+    @property
+    def refusal_share(self) -> float:
+        """The error budget spent: ``rate_limited / calls``, the share of calls the server refused
+        for its rate limit (HubSpot asks apps to stay under 0.05); 0.0 before any call.
+
+        >>> ExecutorStats(calls=200, rate_limited=3).refusal_share
+        0.015
+        """
+        return self.rate_limited / self.calls if self.calls > 0 else 0.0
 
     @property
     def throughput(self) -> float:

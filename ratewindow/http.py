@@ -33,6 +33,7 @@ except ModuleNotFoundError as exc:  # the extra is not installed
         f"ratewindow.http needs requests ({exc}): pip install 'ratewindow[http]'", name=exc.name
     ) from exc
 
+from ratewindow._budget import share, tell_response
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._limiter import Limiter
 
@@ -84,7 +85,9 @@ class RateLimitedAdapter(HTTPAdapter):
             is taken until its response headers arrive (or it fails), waiting up to ``wait``
             seconds for the slot (``AcquireTimeout`` past it, nothing sent).
 
-    Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen.
+    Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen, and
+    ``refusal_share`` is their ratio (the error budget); each response is also told to the
+    limiter's observers (``Observer.on_response``, which ``PrometheusMetrics`` counts).
     """
 
     def __init__(
@@ -136,6 +139,8 @@ class RateLimitedAdapter(HTTPAdapter):
             self.sent += 1
             if response.status_code == 429:
                 self.throttled += 1
+        if limiter is not None:
+            tell_response(limiter, response.status_code == 429)
         if response.status_code == 429 and self._pause_on_429 and limiter is not None:
             seconds = parse_retry_after(response.headers.get("Retry-After"))
             if seconds:
@@ -149,6 +154,11 @@ class RateLimitedAdapter(HTTPAdapter):
                 response.close()
                 raise
         return response
+
+    @property
+    def refusal_share(self) -> float:
+        """``throttled / sent``: the share of responses that were 429s (0.0 before any)."""
+        return share(self.throttled, self.sent)
 
     def __repr__(self) -> str:
         return f"RateLimitedAdapter(sent={self.sent}, throttled={self.throttled})"

@@ -7,8 +7,12 @@ One line to export everything about the limiters you care about::
 Per limiter name: ``ratewindow_grants_total`` and ``ratewindow_denials_total`` (decisions),
 ``ratewindow_granted_units_total``, ``ratewindow_wait_seconds`` (a histogram of the seconds each
 grant waited), ``ratewindow_rate_limit_responses_total`` (pauses, which the adapters and the
-executor make on every 429 or Salesforce refusal), and, read at scrape time, ``ratewindow_used``
-(units in the current window or day, or tokens left in a bucket) and ``ratewindow_available``.
+executor make on every 429 or Salesforce refusal), ``ratewindow_responses_total`` and
+``ratewindow_refusals_total`` (the error budget: responses to requests made under the limiter by the
+executors and ``ratewindow.http``, and those refused for the rate limit; the share over the last
+hour is ``rate(ratewindow_refusals_total[1h]) / rate(ratewindow_responses_total[1h])``), and,
+read at scrape time, ``ratewindow_used`` (units in the current window or day, or tokens left in a
+bucket) and ``ratewindow_available``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class PrometheusMetrics:
         self.units = Counter("granted_units", "Units granted", **common)
         self.waits = Histogram("wait_seconds", "Seconds each grant waited", buckets=_WAIT_BUCKETS, **common)
         self.rate_limited = Counter("rate_limit_responses", "Rate-limit responses (pauses) seen", **common)
+        self.responses = Counter("responses", "Responses to requests made under the limiter", **common)
+        self.refusals = Counter("refusals", "Responses that refused the request for the rate limit (429)",
+                                **common)
         self._watched: list[_BaseLimiter] = []
         self._lock = threading.Lock()
         self.registry.register(_StateCollector(self, namespace))
@@ -80,6 +87,11 @@ class PrometheusMetrics:
 
     def on_pause(self, limiter: str, seconds: float) -> None:
         self.rate_limited.labels(limiter).inc()
+
+    def on_response(self, limiter: str, refused: bool) -> None:
+        self.responses.labels(limiter).inc()
+        if refused:
+            self.refusals.labels(limiter).inc()
 
     def watched(self) -> list[_BaseLimiter]:
         with self._lock:

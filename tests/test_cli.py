@@ -209,3 +209,64 @@ def test_analysis_matches_brute_force(times: list[float], limit: int, window: fl
     assert report.most_in_window == max(counts, default=0)
     assert bool(report.violations) == any(c > limit for c in counts)
     assert report.total == len(times)
+
+
+# -- plan ---------------------------------------------------------------------------------------------
+def test_plan_3067_calls_at_hubspot_professional() -> None:
+    result = run("plan", "--rate", "190/10s", "--rate", "625000/day", "-n", "3067",
+                 "--tz", "America/New_York", "--start", "2026-12-03T09:00:00-05:00")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "3,067 calls of 1 unit on '190/10s+625000/day': the last starts in 160 s (2 min 40 s), at "
+        "2026-12-03T09:02:40-05:00; paced by window '190/10s' (190 per 10 s)\n"
+    )
+
+
+def test_plan_says_when_the_daily_quota_stops_them() -> None:
+    result = run("plan", "--rate", "190/10s", "--rate", "625000/day", "-n", "700,000",
+                 "--tz", "America/New_York", "--start", "2026-12-03T09:00")  # no offset: in --tz
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # 625,000 calls take 32,890 s at 19 per second, before midnight; the other 75,000 from midnight.
+    assert lines == [
+        "700,000 calls of 1 unit on '190/10s+625000/day': the last starts in 57,940 s (16 h 5 min), at "
+        "2026-12-04T01:05:40-05:00; paced by window '190/10s' (190 per 10 s)",
+        "daily quota '625000/day' (625,000 per day) stops them after 625,000 calls; it resets in 54,000 s "
+        "(15 h), at 2026-12-04T00:00:00-05:00",
+    ]
+
+
+def test_plan_counts_local_days_across_a_dst_change() -> None:
+    # 100 on 7 March, 100 on 8 March (23 h long in New York), the last 50 at 00:00 EDT on 9 March.
+    result = run("plan", "--rate", "100/day", "-n", "250", "--tz", "America/New_York",
+                 "--start", "2026-03-07T12:00:00-05:00")
+    assert result.returncode == 0, result.stderr
+    assert "the last starts in 126,000 s (1 d 11 h), at 2026-03-09T00:00:00-04:00" in result.stdout
+    assert "stops them after 100 calls; it resets in 43,200 s (12 h), at 2026-03-08T00:00:00-05:00" \
+        in result.stdout
+
+
+def test_plan_starts_now_by_default() -> None:
+    result = run("plan", "--rate", "5/s", "-n", "11")
+    assert result.returncode == 0, result.stderr
+    assert "11 calls of 1 unit on '5/s': the last starts in 2 s, at " in result.stdout
+    assert result.stdout.rstrip().endswith("+00:00; paced by window '5/s' (5 per 1 s)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-n", "0"], "ratewindow plan: -n must be a positive integer, got '0'"),
+        (["-n", "many"], "ratewindow plan: -n must be a positive integer, got 'many'"),
+        (["-n", "5", "--cost", "200"], "ratewindow plan: cost 200 exceeds 190, the most limiter '190/10s' can"),
+        (["-n", "5", "--cost", "-1"], "ratewindow plan: --cost must be a positive integer, got '-1'"),
+        (["-n", "5", "--tz", "Mars/Olympus"], "ratewindow plan: unknown time zone 'Mars/Olympus'"),
+        (["-n", "5", "--start", "soon"], "ratewindow plan: --start must be an ISO 8601 time"),
+        (["-n", "5", "--rate", "ten/s"], "ratewindow plan: cannot parse rate 'ten/s'"),
+    ],
+)
+def test_plan_refuses_bad_input_with_exit_2(args: list[str], message: str) -> None:
+    result = run("plan", "--rate", "190/10s", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import threading
 import weakref
@@ -694,3 +695,129 @@ def test_an_application_sigint_handler_is_left_alone(clock: ManualClock) -> None
             stream.close()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_batch_of_known_length_logs_its_forecast_at_info(clock: ManualClock,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ratewindow")
+    limiter = Limits(SlidingWindow(190, 10.0, name="portal", clock=clock),
+                     DailyQuota(500, name="portal", clock=clock))
+    with executor(limiter, clock, max_workers=4) as ex:
+        began = clock.now()
+        outcomes = ex.map(lambda n: n, range(600))
+        took = clock.now() - began
+        ex.map(lambda n: n, (n for n in range(5)))  # a generator: its length is unknown
+    forecasts = [r for r in caplog.records if "forecast" in r.getMessage()]
+    assert len(forecasts) == 1 and forecasts[0].levelno == logging.INFO
+    # 500 left today at 190 per 10 s, then the quota stops them until midnight (23 h away).
+    assert forecasts[0].getMessage() == (
+        "executor: forecast, one call per item: 600 calls of 1 unit on 'portal+portal': the last starts in "
+        "82,800 s (23 h), at 2026-05-05T00:00:00+00:00; daily quota 'portal' (500 per day) stops them after "
+        "500 calls; it resets in 82,800 s (23 h), at 2026-05-05T00:00:00+00:00"
+    )
+    assert sum(o.ok for o in outcomes) == 500 and took < 60.0  # max_wait stops the rest, as forecast
+
+
+def test_a_forecast_that_fails_does_not_stop_the_batch(clock: ManualClock,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(SlidingWindow):
+        def forecast(self, n: int, cost: int = 1) -> object:  # type: ignore[override]
+            raise StoreUnavailable("down")
+
+    caplog.set_level(logging.DEBUG, logger="ratewindow")
+    with executor(Broken(5, 1.0, clock=clock), clock) as ex:
+        assert all(o.ok for o in ex.map(lambda n: n, range(10)))
+    assert "executor: no forecast for this batch: " in caplog.text
+
+
+# -- the error budget -----------------------------------------------------------------------------------
+class Responses:
+    """An observer with the optional ``on_response``, next to one written before it existed."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+        self.lock = threading.Lock()
+
+    def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None: ...
+
+    def on_pause(self, limiter: str, seconds: float) -> None: ...
+
+    def on_response(self, limiter: str, refused: bool) -> None:
+        with self.lock:
+            self.seen.append((limiter, refused))
+
+
+class OldObserver:
+    def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None: ...
+
+    def on_pause(self, limiter: str, seconds: float) -> None: ...
+
+
+def over_budget(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refusal_budget" in r.getMessage()]
+
+
+def test_the_share_of_refused_calls_is_in_stats_and_told_to_observers(clock: ManualClock,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    limiter = SlidingWindow(1_000, 1.0, name="api", clock=clock)
+    responses, old = Responses(), OldObserver()
+    limiter.observe(old)
+    limiter.observe(responses)
+    # Items 0-9 are refused once (a 429 saying 0 s), then succeed: 10 refusals in 110 calls.
+    calls = Calls(clock, fail={i: [HTTPError(429, {"Retry-After": "0"})] for i in range(10)})
+    with executor(limiter, clock, max_workers=1) as ex, caplog.at_level(logging.WARNING, logger="ratewindow"):
+        assert all(o.ok for o in ex.map(calls, range(100)))
+        stats = ex.stats
+    assert (stats.calls, stats.rate_limited) == (110, 10)
+    assert stats.refusal_share == 10 / 110
+    assert len(responses.seen) == 110 and responses.seen.count(("api", True)) == 10
+    # Under 20 calls when the last refusal came: judged once, at the end of the batch.
+    assert over_budget(caplog) == [
+        "executor: 10 of 110 calls of this batch (9.1 %) were refused for the rate limit, above "
+        "refusal_budget=0.05 (HubSpot asks apps to stay under 5 %): other clients may spend the same budget "
+        "(share the limiter's store with them), or the limiter runs faster than the server counts (raise "
+        "its margin)"
+    ]
+
+
+def test_the_budget_warning_comes_once_per_batch_while_it_runs(clock: ManualClock,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    def every_fifth_refused() -> Calls:
+        return Calls(clock, fail={i: [RetryLater(0.0)] for i in range(0, 100, 5)})
+
+    with executor(SlidingWindow(1_000, 1.0, clock=clock), clock, max_workers=1) as ex, \
+            caplog.at_level(logging.WARNING, logger="ratewindow"):
+        ex.map(every_fifth_refused(), range(100))  # 20 of 120 calls
+        assert len(over_budget(caplog)) == 1  # at the first refusal from the 20th call on: item 20's
+        assert over_budget(caplog)[0].startswith("executor: 5 of 25 calls of this batch (20.0 %)")
+        ex.map(lambda n: n, range(100))  # no refusal: no warning
+        assert len(over_budget(caplog)) == 1
+        ex.map(every_fifth_refused(), range(100))
+        assert len(over_budget(caplog)) == 2
+    assert ex.stats.refusal_share == 40 / 340
+
+
+@pytest.mark.parametrize(("budget", "warnings"), [(None, 0), (0.0, 1), (0.2, 0), (1, 0)])
+def test_the_refusal_budget_is_configurable(clock: ManualClock, caplog: pytest.LogCaptureFixture,
+                                            budget: float | None, warnings: int) -> None:
+    calls = Calls(clock, fail={i: [RetryLater(0.0)] for i in range(0, 100, 10)})  # 10 of 110 calls
+    with executor(SlidingWindow(1_000, 1.0, clock=clock), clock, max_workers=2, refusal_budget=budget) as ex, \
+            caplog.at_level(logging.WARNING, logger="ratewindow"):
+        ex.map(calls, range(100))
+        assert ex.refusal_budget == budget
+    assert len(over_budget(caplog)) == warnings
+
+
+@pytest.mark.parametrize(
+    ("budget", "error"),
+    [(5, ValueError), (-0.01, ValueError), (1.5, ValueError), (math.nan, ValueError), ("5%", TypeError),
+     (True, TypeError)],
+)
+def test_a_bad_refusal_budget_is_refused_at_construction(budget: object, error: type[Exception]) -> None:
+    message = f"refusal_budget must be None or a share of calls in [0, 1] (0.05 is 5 %), got {budget!r}"
+    with pytest.raises(error, match=re.escape(message)):
+        RateLimitedExecutor(None, refusal_budget=budget)  # type: ignore[arg-type]
+    from ratewindow import AsyncRateLimitedExecutor
+
+    with pytest.raises(error, match=re.escape(message)):
+        AsyncRateLimitedExecutor(None, refusal_budget=budget)  # type: ignore[arg-type]

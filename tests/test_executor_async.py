@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -265,3 +266,19 @@ def test_cancel_lets_calls_in_flight_finish_and_gives_bookings_back(tmp_path: Pa
     keys = sorted(json.loads(line)["key"] for line in journal.read_text().splitlines())
     assert keys == sorted(finished) == [0, 1, 2, 3, 4]  # in flight: finished and journaled
     assert 0.5 < limiter.wait_time() <= 0.9  # the five bookings at 1 s were given back
+
+
+def test_refused_calls_count_towards_the_budget_and_warn_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock(START)
+    call, _times = recorder(clock, {i: [ApiError(429, retry_after=0.0)] for i in range(0, 40, 4)})
+
+    async def main() -> AsyncRateLimitedExecutor:
+        async with executor(SlidingWindow(1_000, 1.0, clock=clock), clock, max_concurrency=1) as ex:
+            await ex.map(call, range(40))  # 10 of 50 calls refused
+            return ex
+
+    with caplog.at_level(logging.WARNING, logger="ratewindow"):
+        ex = run(main())
+    assert (ex.stats.calls, ex.stats.rate_limited, ex.stats.refusal_share) == (50, 10, 0.2)
+    warnings = [r.getMessage() for r in caplog.records if "refusal_budget" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("executor: 5 of 21 calls of this batch (23.8 %)")

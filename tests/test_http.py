@@ -114,6 +114,24 @@ def test_429_pauses_the_limiter_for_everyone_and_is_not_resent(server: Server) -
     assert session.get(f"{server.url}/b").status_code == 200
     assert clock.sleeps == [5.0]
     assert seen == [429, 200]
+    assert adapter.refusal_share == 0.5
+
+
+def test_every_response_is_told_to_the_limiters_observers(server: Server) -> None:
+    from ratewindow.metrics import PrometheusMetrics
+
+    clock = ManualClock()
+    limiter = SlidingWindow(100, 10.0, name="api", clock=clock)
+    metrics = PrometheusMetrics().watch(limiter)
+    session = rate_limited_session(limiter)
+    assert session.get_adapter(server.url).refusal_share == 0.0  # type: ignore[attr-defined]
+    server.throttle_next = 1
+    for path in ("/a", "/b", "/c", "/d"):
+        session.get(f"{server.url}{path}")
+    value = metrics.registry.get_sample_value
+    assert value("ratewindow_responses_total", {"limiter": "api"}) == 4
+    assert value("ratewindow_refusals_total", {"limiter": "api"}) == 1
+    assert session.get_adapter(server.url).refusal_share == 0.25  # type: ignore[attr-defined]
 
 
 def test_wait_bound_raises_before_sending(server: Server) -> None:

@@ -59,3 +59,27 @@ def test_metrics_endpoint_matches_the_limiters() -> None:
 def test_watch_refuses_other_objects() -> None:
     with pytest.raises(TypeError, match="watch takes ratewindow limiters"):
         PrometheusMetrics().watch(object())  # type: ignore[arg-type]
+
+
+def test_responses_and_refusals_count_the_error_budget() -> None:
+    from _executor_helpers import HTTPError
+
+    from ratewindow import RateLimitedExecutor, Retry
+
+    clock = ManualClock(1_800_000_000.0)
+    window = SlidingWindow(100, 1.0, name="api", clock=clock)
+    metrics = PrometheusMetrics().watch(window)
+    refused_once = {0, 7}
+
+    def call(item: int) -> int:
+        if item in refused_once:
+            refused_once.discard(item)
+            raise HTTPError(429, {"Retry-After": "0"})
+        return item
+
+    with RateLimitedExecutor(window, clock=clock, progress=False, max_workers=1,
+                             retry=Retry(jitter=False)) as ex:
+        ex.map(call, range(10))
+    value = metrics.registry.get_sample_value
+    assert value("ratewindow_responses_total", {"limiter": "api"}) == 12
+    assert value("ratewindow_refusals_total", {"limiter": "api"}) == 2

@@ -44,6 +44,7 @@ from requests.adapters import HTTPAdapter
 from ratewindow import (
     AcquireTimeout,
     Clock,
+    Forecast,
     Limiter,
     MonotonicClock,
     RateLimitedExecutor,
@@ -119,6 +120,18 @@ class ClientStats:
     window_remaining: int | None = None
     #: ``X-HubSpot-RateLimit-Daily-Remaining`` of the latest response that had it.
     daily_remaining: int | None = None
+
+    @property
+    def refusal_share(self) -> float:
+        """The error budget spent: 429 responses (every ``policyName``) per response, requests
+        that got none (``transport_errors``) aside. HubSpot asks apps to stay under 0.05; 0.0
+        before any response.
+
+        >>> ClientStats(requests=200, rate_limited={"TEN_SECONDLY_ROLLING": 3}).refusal_share
+        0.015
+        """
+        answered = self.requests - self.transport_errors
+        return sum(self.rate_limited.values()) / answered if answered > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -305,6 +318,20 @@ class HubSpotLimiter:
                 previous.clear()  # idle connections close now; busy ones when returned
         if old is not None:
             old.close()
+
+    def forecast(self, n: int, cost: int = 1) -> Forecast:
+        """When ``n`` more non-search requests would all have been permitted at the current
+        budget, and whether the daily quota stops them first, with its reset time:
+        ``account.forecast`` (see ``ratewindow.Forecast``).
+
+        Raises:
+            TypeError: the ``limits`` given have no ``forecast``; or ``n``/``cost`` is bad.
+        """
+        forecast = getattr(self.account, "forecast", None)
+        if forecast is None:
+            raise TypeError(f"the limits {self.account!r} have no forecast")
+        result: Forecast = forecast(n, cost)
+        return result
 
     def pause(self, seconds: float) -> None:
         """Send no request (search included) for ``seconds`` seconds, from any thread or process

@@ -376,3 +376,18 @@ def test_a_permit_used_late_counts_from_when_it_was_sent() -> None:
         # send (NOON + 10.07) to NOON + 20.09, not from the booked time, so two more units wait
         # the full 10.02 s (9.97 s if it had stayed at its booked time).
         assert limiter_of(hs).account.wait_time(2) == pytest.approx(10.02)
+
+
+def test_forecast_the_seed_workload_and_a_day_beyond_the_daily_limit(clock: ManualClock) -> None:
+    # NOON is 07:00 in New York: 625,000 requests at 190 per 10.1 s end before midnight, so the
+    # daily limit stops 700,000 after 625,000 until the account's midnight.
+    hs = ratewindow_hubspot.client(TOKEN, tier="professional", time_zone="America/New_York", clock=clock)
+    limiter = limiter_of(hs)
+    seed = limiter.forecast(3_067)
+    assert seed.seconds == pytest.approx(16 * 10.1) and not seed.stopped  # 16 full windows of 10 s + margin
+    assert seed == limiter.account.forecast(3_067)  # type: ignore[attr-defined]
+    day = limiter.forecast(700_000)
+    assert day.stopped_after == 625_000
+    assert day.resets_at is not None and day.resets_at.isoformat() == "2026-03-05T00:00:00-05:00"
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        limiter.forecast(0)

@@ -56,6 +56,7 @@ def test_ten_secondly_429_pauses_every_worker_until_the_window_frees(clock: Manu
         assert limiter.account.wait_time() == 10.0  # every worker waits, searches too
         assert limiter.search.wait_time() == 10.0
         assert limiter.stats.rate_limited == {"TEN_SECONDLY_ROLLING": 1}
+        assert limiter.stats.refusal_share == 1 / 6  # of the 6 requests this client sent
         # Yielded: 4 seen as others' (the refused request counts as ours) and 5 % of the window.
         assert limiter.stats.phantom_units == 5
         assert fake.stats.by_status == {200: 10, 429: 1}

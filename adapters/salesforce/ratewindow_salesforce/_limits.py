@@ -28,17 +28,19 @@ How the shared view works, for the reader of this module:
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import math
 import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ratewindow import (
     AcquireTimeout,
     Clock,
+    Forecast,
     Limiter,
     Limits,
     MonotonicClock,
@@ -178,6 +180,16 @@ class ClientStats:
     ours: int = 0
     #: Other apps' use as last measured (see the module docstring).
     foreign: int = 0
+
+    @property
+    def refusal_share(self) -> float:
+        """The error budget spent: ``refused / requests``, the share of responses that refused a
+        request with ``REQUEST_LIMIT_EXCEEDED``; 0.0 before any response.
+
+        >>> ClientStats(requests=400, refused=2).refusal_share
+        0.005
+        """
+        return self.refused / self.requests if self.requests > 0 else 0.0
 
     @property
     def available(self) -> int | None:
@@ -492,6 +504,58 @@ class SalesforceLimiter:
                                          clock=self._clock).pause)
         for target in targets:
             target(seconds)
+
+    def forecast(self, n: int, cost: int = 1) -> Forecast:
+        """When ``n`` more requests of ``cost`` units would all have been permitted at the
+        current budget (the allowance and the pace; see ``ratewindow.Forecast``), and whether the
+        allowance (the allocation less the ``reserve`` and other apps' use) stops them first: then
+        ``stopped_by`` names it, ``stopped_after`` is the requests permitted within ``max_wait``,
+        and ``resets_at`` is when the rolling window has room for the next (``acquire`` raises
+        ``AllocationExhausted`` meanwhile). Before the allocation is known only the pace counts.
+
+        Raises:
+            RuntimeError: nothing to forecast from (no allocation known and no pace).
+            TypeError, ValueError: ``n`` or ``cost`` is bad (named in the message).
+
+        >>> from ratewindow import MemoryStore
+        >>> from ratewindow.testing import ManualClock
+        >>> org = SalesforceLimiter("salesforce:acme", OrgLimits(allocation=100, reserve=0.1), MemoryStore(),
+        ...                         ManualClock())
+        >>> org.forecast(120).stopped_after   # 90 of 100 for us, 10 kept for other integrations
+        90
+        """
+        limiter, daily = self._current()
+        if limiter is None:
+            if self.allocation is not None:  # other apps fill the allowance: nothing fits now
+                return self._stopped(n, cost, 0, self._seconds_until_room(cost, None))
+            raise RuntimeError(f"{self.name}: nothing to forecast from before the allocation is known")
+        assert isinstance(limiter, (SlidingWindow, Limits))  # what _rebuild makes
+        result = limiter.forecast(n, cost)
+        if daily is None:
+            return result if self.allocation is None else self._stopped(n, cost, 0,
+                                                                         self._seconds_until_room(cost, None))
+        bound = self.limits.max_wait
+        if daily.forecast(n, cost).seconds <= bound:
+            return result
+        low, high = 0, n - 1  # the most requests whose allowance wait is within max_wait
+        while low < high:
+            mid = (low + high + 1) // 2
+            if daily.forecast(mid, cost).seconds <= bound:
+                low = mid
+            else:
+                high = mid - 1
+        stopped = self._stopped(n, cost, low, daily.forecast(low + 1, cost).seconds)
+        return replace(result, stopped_by=stopped.stopped_by, stopped_after=low, resets_in=stopped.resets_in,
+                       resets_at=stopped.resets_at)
+
+    def _stopped(self, n: int, cost: int, fits: int, resets_in: float) -> Forecast:
+        """A forecast for requests the allowance stops after ``fits``, with room again in ``resets_in`` s."""
+        tz = _dt.timezone.utc
+        wall = self._wall.now()
+        resets_at = _dt.datetime.fromtimestamp(wall + resets_in, tz)
+        label = (f"the allowance of {self.name!r} ({self.allowance:,} of {self.allocation:,} per "
+                 f"{self.limits.window:g} s, reserve {self.limits.reserve:.0%}, other apps {self.foreign:,})")
+        return Forecast(self.name, n, cost, resets_in, resets_at, None, label, fits, resets_in, resets_at)
 
     def __repr__(self) -> str:
         known = "?" if self.allocation is None else f"{self.allocation}"
