@@ -18,7 +18,6 @@ from ratewindow._errors import (
 )
 from ratewindow._executor import RateLimitedExecutor
 from ratewindow._headers import (
-    FAMILIES,
     HeaderFamily,
     HubSpotRateLimit,
     IETFRateLimit,
@@ -46,7 +45,6 @@ __version__ = "0.1.0"
 _logging.getLogger("ratewindow").addHandler(_logging.NullHandler())
 
 __all__ = [
-    "FAMILIES",
     "AcquireTimeout",
     "AsyncRateLimitedExecutor",
     "Calibration",

@@ -86,8 +86,9 @@ class Calibration:
     """How a :class:`Calibrator` learns from responses (a small immutable policy).
 
     Args:
-        families: the header families read (``ratewindow.FAMILIES``: IETF ``RateLimit``,
-            ``X-RateLimit-*``, ``Retry-After``, Shopify, HubSpot, Salesforce).
+        families: the header families read; by default every one: ``RetryAfter``,
+            ``IETFRateLimit``, ``XRateLimit``, ``ShopifyCallLimit``, ``HubSpotRateLimit``,
+            ``SalesforceLimitInfo`` (a family of your own: a class with the same ``parse``).
         reset: how ``X-RateLimit-Reset`` is read: ``"auto"`` (a number above a year of seconds
             is Unix time, a smaller one seconds from now, else a date), ``"epoch"``, ``"delta"``
             or ``"date"``.

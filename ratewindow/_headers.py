@@ -619,10 +619,11 @@ class XRateLimit:
             resource=(_one(fields, "x-ratelimit-resource") or "")[:100],
             window=_window_param(_seconds(_one(fields, "x-ratelimit-interval-seconds"))),
         )
-        if (limit_text is not None and parsed.limit is None) or (
-                remaining_text is not None and parsed.remaining is None) or (
-                reset_text is not None and parsed.reset is None):
-            return None  # a field that is there but unreadable: the whole family is malformed
+        texts = {"x-ratelimit-limit": (limit_text, parsed.limit),
+                 "x-ratelimit-remaining": (remaining_text, parsed.remaining),
+                 "x-ratelimit-reset": (reset_text, parsed.reset)}
+        if any(name in fields and value is None for name, (_text_, value) in texts.items()):
+            return None  # a field that is there but unreadable or given twice: the family is malformed
         if parsed.limit is None and parsed.remaining is None:
             return None
         return parsed
@@ -811,7 +812,7 @@ def parse_headers(
 
     Args:
         headers: any headers object (see the module docstring).
-        families: the header families to read (default ``FAMILIES``: all of them).
+        families: the header families to read (default: all of them).
         reset: how ``X-RateLimit-Reset`` is read (see ``XRateLimit``).
         now: Unix seconds that dates and Unix times are relative to; default the current time.
         malformed: called with a family's name when its headers are there but cannot be read.
