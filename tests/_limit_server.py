@@ -35,15 +35,21 @@ class LimitServer:
         self._level = 0.0  # Shopify: the bucket's level
         self._level_at = time.monotonic()
         self._lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                with outer._lock:
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
                 status, headers = outer._admit()
                 if outer.latency:
                     time.sleep(outer.latency)
+                with outer._lock:
+                    outer.in_flight -= 1
                 body = b"{}" if status == 200 else b'{"error": "rate limited"}'
                 self.send_response(status)
                 for name, value in {**headers, **outer.extra}.items():

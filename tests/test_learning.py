@@ -18,7 +18,7 @@ import pytest
 import requests
 from _limit_server import LimitServer
 
-from ratewindow import AcquireTimeout, Calibration, SlidingWindow, SQLiteStore
+from ratewindow import AcquireTimeout, Calibration, ConcurrencyLimit, MemoryStore, SlidingWindow, SQLiteStore
 from ratewindow.http import rate_limited_session
 
 httpx = pytest.importorskip("httpx")
@@ -150,6 +150,32 @@ def test_httpx_async_client_learns_and_runs_at_the_advertised_pace(family: str) 
         assert_at_the_advertised_pace(server, WINDOW, RUN)
 
 
+def test_httpx_transports_hold_a_concurrency_slot_while_in_flight() -> None:
+    with LimitServer("ietf", 1_000, 1.0, latency=0.05) as server:
+        cap = ConcurrencyLimit(2)
+        with httpx.Client(transport=RateLimitedTransport(generous(), concurrency=cap)) as client:
+            run_threads(lambda: client.get(server.url).status_code, 0.5, threads=6)
+        assert server.most_in_flight <= 2 and cap.in_use() == 0
+
+        async def main() -> None:
+            transport = AsyncRateLimitedTransport(generous(), concurrency=cap)
+            async with httpx.AsyncClient(transport=transport) as client:
+                await asyncio.gather(*(client.get(server.url) for _ in range(12)))
+
+        server.most_in_flight = 0
+        asyncio.run(main())
+        assert server.most_in_flight <= 2 and cap.in_use() == 0
+
+
+def test_httpx_429_pauses_every_worker_sharing_the_limiter() -> None:
+    store = MemoryStore()
+    with LimitServer("ietf", 2, 30.0) as server, httpx.Client(
+            transport=RateLimitedTransport(SlidingWindow(100, 1.0, name="api", store=store), learn=False)) as client:
+        assert [client.get(server.url).status_code for _ in range(3)] == [200, 200, 429]  # Retry-After: 30
+        other_worker = SlidingWindow(100, 1.0, name="api", store=store)
+        assert other_worker.wait_time() > 29.0
+
+
 # -- 2 processes on one SQLite store ----------------------------------------------------------
 def _process_client(url: str, path: str, seconds: float, out: multiprocessing.Queue[list[int]]) -> None:
     session = rate_limited_session(SlidingWindow(1_000, 1.0, name="api", store=SQLiteStore(path)), wait=2.0)
@@ -161,7 +187,7 @@ def test_two_processes_sharing_a_sqlite_store_learn_one_budget(tmp_path: Path) -
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[int]] = context.Queue()
     with LimitServer("ietf", LIMIT, WINDOW) as server:
-        processes = [context.Process(target=_process_client, args=(server.url, path, 6.0, out), daemon=True)
+        processes = [context.Process(target=_process_client, args=(server.url, path, 4.5, out), daemon=True)
                      for _ in range(2)]
         for process in processes:
             process.start()
@@ -173,7 +199,7 @@ def test_two_processes_sharing_a_sqlite_store_learn_one_budget(tmp_path: Path) -
         # One budget for both: the server never refused, and never saw more than its limit.
         assert server.refused == []
         assert server.most_in_window() <= LIMIT
-        assert len(server.accepted) >= 0.7 * (6.0 // WINDOW) * LIMIT
+        assert len(server.accepted) >= 2 * LIMIT  # and the budget was used: two windows at least
 
 
 # -- what the headers must not do ---------------------------------------------------------------
