@@ -355,8 +355,7 @@ class Calibrator:
                 self._name = str(getattr(limiter, "name", "limiter"))
                 self._clock = MonotonicClock()
             self._wall: Clock = WallClock() if isinstance(self._clock, MonotonicClock) else self._clock
-            for scope, (limit, window) in list(self._policies.items()):
-                self._resolve(Observation(policy=scope, limit=limit, window=window))
+            self._recompute()
             self._rebuild()
             for member in members or ():
                 if isinstance(member, SlidingWindow):
@@ -431,6 +430,34 @@ class Calibrator:
                 window = self._inferred[obs.policy] = guess
         return window
 
+    def _member_for(self, window: float) -> int | None:
+        """The index of the configured ``SlidingWindow`` with this window length, if any."""
+        for index, member in enumerate(self._members or ()):
+            if isinstance(member, SlidingWindow) and abs(member.window - window) <= 1e-9 * max(1.0, window):
+                return index
+        return None
+
+    def _recompute(self) -> None:
+        """The tightened (or raised) members and the learned windows that the server's policies
+        call for: per window length, the smallest limit any policy shows. Lock held."""
+        cal = self.calibration
+        members = self._members or ()
+        by_window: dict[float, int] = {}
+        for limit, window in self._policies.values():
+            by_window[window] = min(limit, by_window.get(window, limit))
+        swaps: dict[int, int] = {}
+        learned: dict[float, int] = {}
+        for window, limit in by_window.items():
+            index = self._member_for(window)
+            if index is not None:
+                member = members[index]
+                assert isinstance(member, SlidingWindow)
+                if (limit < member.limit and cal.tighten) or (limit > member.limit and cal.raise_limits):
+                    swaps[index] = limit
+            elif cal.tighten or cal.raise_limits:
+                learned[window] = limit
+        self._swaps, self._learned = swaps, learned
+
     def _resolve(self, obs: Observation) -> _Target | DailyQuota | None:
         """The member or learned window an observation calibrates; records what it shows of the
         server's policy. Called with the lock held; the caller rebuilds when anything changed."""
@@ -442,32 +469,18 @@ class Calibrator:
         window = self._window_of(obs)
         if window is None:
             return None
-        limit = obs.limit
-        if limit is not None and limit > 0:
-            self._policies[obs.policy] = (limit, window)
-        cal = self.calibration
-        for index, member in enumerate(members):
-            if isinstance(member, SlidingWindow) and abs(member.window - window) <= 1e-9 * max(1.0, window):
-                if limit is not None and limit > 0:
-                    wanted = self._swaps.get(index, member.limit)
-                    if (limit < member.limit and cal.tighten) or (limit > member.limit and cal.raise_limits):
-                        wanted = limit
-                    elif limit == member.limit:
-                        wanted = member.limit
-                    if wanted == member.limit:
-                        self._swaps.pop(index, None)
-                    else:
-                        self._swaps[index] = wanted
-                current = self._swaps.get(index)
-                return self._target_of(member if current is None else self._twin(member, current))
-        if not (cal.tighten or cal.raise_limits):
-            return None
-        if limit is not None and limit > 0:
-            limits = [q for scope, (q, w) in self._policies.items() if w == window]
-            self._learned[window] = min(limits) if limits else limit
-        if window not in self._learned:
-            return None
-        return self._target_of(self._learned_window(window, self._learned[window]))
+        if obs.limit is not None and obs.limit > 0 and self._policies.get(obs.policy) != (obs.limit, window):
+            self._policies[obs.policy] = (obs.limit, window)
+            self._recompute()
+        index = self._member_for(window)
+        if index is not None:
+            member = members[index]
+            assert isinstance(member, SlidingWindow)
+            limit = self._swaps.get(index)
+            return self._target_of(member if limit is None else self._twin(member, limit))
+        if window in self._learned:
+            return self._target_of(self._learned_window(window, self._learned[window]))
+        return None
 
     # -- sharing what was learned through the store ----------------------------------------------
     def _note_key(self) -> str:

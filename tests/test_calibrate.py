@@ -168,6 +168,21 @@ def test_a_generous_limiter_learns_the_servers_window_and_keeps_its_pace() -> No
     assert clock.now() == NOW + 60.6
 
 
+def test_a_window_inferred_from_resets_grows_to_the_longest_reset_seen() -> None:
+    clock = ManualClock(NOW)
+    calibrator = Calibrator(SlidingWindow(1_000, 1.0, name="api", clock=clock))
+
+    def x(remaining: int, reset: float) -> dict[str, str]:
+        return {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+
+    calibrator.observe(calibrator.acquire(), x(9, 1.5), 200)  # a fixed window met half-way
+    assert calibrator.learned == {"": Rate(10, 2.0)}  # whole seconds, rounded up
+    calibrator.observe(calibrator.acquire(), x(8, 4.2), 200)
+    assert calibrator.learned == {"": Rate(10, 5.0)}
+    windows = [m.window for m in calibrator.limiter.limiters]  # type: ignore[attr-defined]
+    assert windows == [1.0, 5.0]  # the shorter guess is dropped
+
+
 def test_a_configured_window_of_the_same_length_is_tightened_on_its_own_state() -> None:
     clock = ManualClock(NOW)
     configured = SlidingWindow(100, 10.0, name="api", clock=clock)
