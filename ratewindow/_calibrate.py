@@ -278,6 +278,7 @@ class Calibrator:
 
     Raises:
         TypeError: ``limiter`` is not a limiter, or ``calibration`` not a ``Calibration``.
+        ValueError: ``max_wait`` is not None or a finite number of seconds >= 0.
 
     >>> from ratewindow import Calibrator, SlidingWindow
     >>> from ratewindow.testing import ManualClock
