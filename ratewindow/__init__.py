@@ -3,6 +3,7 @@
 import logging as _logging
 
 from ratewindow._async_executor import AsyncRateLimitedExecutor
+from ratewindow._calibrate import Calibration, Calibrator, Probe, Ticket
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._concurrency import ConcurrencyLimit, Lease
 from ratewindow._daily_quota import DailyQuota
@@ -17,6 +18,18 @@ from ratewindow._errors import (
 )
 from ratewindow._executor import RateLimitedExecutor
 from ratewindow._forecast import Forecast
+from ratewindow._headers import (
+    HeaderFamily,
+    HubSpotRateLimit,
+    IETFRateLimit,
+    Observation,
+    RetryAfter,
+    SalesforceLimitInfo,
+    ShopifyCallLimit,
+    XRateLimit,
+    parse_headers,
+    parse_retry_after,
+)
 from ratewindow._limiter import Limiter, Observer, Reservation
 from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
@@ -35,20 +48,27 @@ _logging.getLogger("ratewindow").addHandler(_logging.NullHandler())
 __all__ = [
     "AcquireTimeout",
     "AsyncRateLimitedExecutor",
+    "Calibration",
+    "Calibrator",
     "CircuitOpen",
     "Clock",
     "ConcurrencyLimit",
     "DailyQuota",
     "ExecutorStats",
     "Forecast",
+    "HeaderFamily",
+    "HubSpotRateLimit",
+    "IETFRateLimit",
     "JournalError",
     "Lease",
     "Limiter",
     "Limits",
     "MemoryStore",
     "MonotonicClock",
+    "Observation",
     "Observer",
     "Outcome",
+    "Probe",
     "QuotaExhausted",
     "Rate",
     "RateLimitedExecutor",
@@ -56,15 +76,22 @@ __all__ = [
     "RedisStore",
     "Reservation",
     "Retry",
+    "RetryAfter",
     "RetryLater",
     "SQLiteStore",
+    "SalesforceLimitInfo",
+    "ShopifyCallLimit",
     "SlidingWindow",
     "Store",
     "StoreUnavailable",
+    "Ticket",
     "TokenBucket",
     "WallClock",
+    "XRateLimit",
     "__version__",
     "as_store",
+    "parse_headers",
+    "parse_retry_after",
     "store_from_env",
     "store_from_url",
 ]

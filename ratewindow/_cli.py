@@ -311,14 +311,14 @@ def demo_core(*, workers: int = 16, calls: int = 600, limit: int = 190, window: 
 
 
 def _versions() -> str:
-    """ratewindow's version, then the installed adapters, SDKs and store clients (for bug reports)."""
+    """ratewindow's version, then the installed adapters, SDKs, HTTP and store clients (for bug reports)."""
     from importlib import metadata
 
     from ratewindow import __version__
 
     lines = [f"ratewindow {__version__}"]
     for dist in ("ratewindow-hubspot", "hubspot-api-client", "ratewindow-salesforce", "simple-salesforce",
-                 "redis"):
+                 "requests", "httpx", "redis"):
         try:
             lines.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

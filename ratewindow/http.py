@@ -4,8 +4,10 @@ Every request sent through the adapter takes one permit first (or ``cost(request
 APIs whose batch endpoints count per item), from one limiter or from one chosen per request (e.g.
 by path); with a ``ConcurrencyLimit`` it also holds a slot while the request is in flight. Nothing
 is re-sent below it (``max_retries=0``): retries belong to the caller or the
-``RateLimitedExecutor``, where they take permits too. A 429 response with ``Retry-After`` pauses
-the limiter, so every worker sharing it waits instead of each finding the 429 for itself.
+``RateLimitedExecutor``, where they take permits too. Responses teach the limiter what the server
+allows (``ratewindow.Calibrator``: the ``RateLimit``, ``X-RateLimit-*``, ``Retry-After``, Shopify,
+HubSpot and Salesforce headers), and a 429 pauses the limiter, so every worker sharing it waits
+instead of each finding the 429 for itself. ``ratewindow.httpx`` does the same for httpx.
 
 Needs ``requests`` (``pip install ratewindow[http]``).
 
@@ -17,11 +19,10 @@ Needs ``requests`` (``pip install ratewindow[http]``).
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import threading
-import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,7 +35,9 @@ except ModuleNotFoundError as exc:  # the extra is not installed
     ) from exc
 
 from ratewindow._budget import share, tell_response
+from ratewindow._calibrate import Calibration, Calibrator
 from ratewindow._concurrency import ConcurrencyLimit
+from ratewindow._headers import parse_retry_after
 from ratewindow._limiter import Limiter
 
 __all__ = ["RateLimitedAdapter", "parse_retry_after", "rate_limited_session"]
@@ -46,26 +49,6 @@ LimiterChoice = Callable[[requests.PreparedRequest], "Limiter | None"]
 RequestCost = Callable[[requests.PreparedRequest], int]
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds, or an HTTP date (then relative
-    to ``now``, Unix seconds, default the current time). None if absent or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-        return max(0.0, seconds)
-    return seconds if seconds >= 0 and math.isfinite(seconds) else None
-
-
 class RateLimitedAdapter(HTTPAdapter):
     """A ``requests`` transport adapter that takes one permit before sending each request.
 
@@ -74,7 +57,9 @@ class RateLimitedAdapter(HTTPAdapter):
             send without a permit).
         wait: most seconds to wait for a permit; None waits as long as needed. Past it,
             ``ratewindow.AcquireTimeout`` is raised and nothing is sent.
-        pause_on_429: pause the limiter for the response's ``Retry-After`` seconds on a 429.
+        pause_on_429: pause the limiter on a 429 (and a 503 with ``Retry-After``) for the
+            response's ``Retry-After`` seconds, or as its rate-limit headers say (see
+            ``Calibration.pause_429``); with ``learn=False``, only for ``Retry-After``.
         on_response: called with every response (e.g. to read rate-limit headers). It may raise
             to turn a response into an error: the response is closed and the exception reaches
             the caller of ``session.request`` (nothing is re-sent).
@@ -84,10 +69,16 @@ class RateLimitedAdapter(HTTPAdapter):
         concurrency: a ``ConcurrencyLimit``; each request holds one slot from before its permit
             is taken until its response headers arrive (or it fails), waiting up to ``wait``
             seconds for the slot (``AcquireTimeout`` past it, nothing sent).
+        learn: learn the server's limits from the responses' headers (``True``: with the default
+            ``Calibration()``; a ``Calibration`` says how; ``False``: never). One ``Calibrator``
+            per limiter: it tightens the limiter to what the server allows, yields what other
+            clients spend, and shares it through the limiter's store. Until the first response,
+            one request goes alone.
 
     Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen, and
     ``refusal_share`` is their ratio (the error budget); each response is also told to the
-    limiter's observers (``Observer.on_response``, which ``PrometheusMetrics`` counts).
+    limiter's observers (``Observer.on_response``, which ``PrometheusMetrics`` counts);
+    ``calibrator_of(limiter)`` gives a limiter's ``Calibrator``.
     """
 
     def __init__(
@@ -100,7 +91,10 @@ class RateLimitedAdapter(HTTPAdapter):
         pool_maxsize: int = 10,
         cost: RequestCost | None = None,
         concurrency: ConcurrencyLimit | None = None,
+        learn: bool | Calibration = True,
     ) -> None:
+        if not isinstance(learn, (bool, Calibration)):
+            raise TypeError(f"learn must be True, False or a Calibration, got {learn!r}")
         if cost is not None and not callable(cost):
             raise TypeError(f"cost must be None or a function of the request, got {cost!r}")
         if concurrency is not None and not isinstance(concurrency, ConcurrencyLimit):
@@ -116,22 +110,46 @@ class RateLimitedAdapter(HTTPAdapter):
         self._on_response = on_response
         self._cost = cost
         self._concurrency = concurrency
+        self._learn: Calibration | None = (Calibration() if learn is True else learn) or None
+        self._calibrators: weakref.WeakKeyDictionary[object, Calibrator] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         #: Requests sent through this adapter.
         self.sent = 0
         #: 429 responses seen.
         self.throttled = 0
 
+    def calibrator_of(self, limiter: Limiter) -> Calibrator | None:
+        """The ``Calibrator`` that learns for ``limiter`` (None with ``learn=False``)."""
+        if self._learn is None:
+            return None
+        with self._lock:
+            calibrator = self._calibrators.get(limiter)
+            if calibrator is None:
+                wait = 60.0 if self._wait is None else self._wait
+                calibrator = self._calibrators[limiter] = Calibrator(limiter, self._learn, max_wait=wait)
+            return calibrator
+
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
         lease = self._concurrency.hold(self._wait) if self._concurrency is not None else None
+        calibrator = ticket = None
         try:
             limiter = self._choose(request)
             units = 1 if self._cost is None else self._cost(request)
-            if limiter is not None and units > 0:
+            if limiter is not None:
+                calibrator = self.calibrator_of(limiter)
+            if calibrator is not None:
+                if units > 0:
+                    ticket = calibrator.acquire(units, timeout=self._wait)
+            elif limiter is not None and units > 0:
                 limiter.acquire(units, timeout=self._wait)
-            response = super().send(request, *args, **kwargs)
+            try:
+                response = super().send(request, *args, **kwargs)
+            except BaseException:
+                if calibrator is not None:
+                    calibrator.failed(ticket)
+                raise
         finally:
             if lease is not None:
                 lease.release()
@@ -141,7 +159,13 @@ class RateLimitedAdapter(HTTPAdapter):
                 self.throttled += 1
         if limiter is not None:
             tell_response(limiter, response.status_code == 429)
-        if response.status_code == 429 and self._pause_on_429 and limiter is not None:
+        if calibrator is not None:
+            try:
+                calibrator.observe(ticket, response.headers, response.status_code, pause=self._pause_on_429)
+            except BaseException:
+                response.close()
+                raise
+        elif response.status_code == 429 and self._pause_on_429 and limiter is not None:
             seconds = parse_retry_after(response.headers.get("Retry-After"))
             if seconds:
                 name = getattr(limiter, "name", "?")

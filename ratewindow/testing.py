@@ -385,6 +385,20 @@ class StoreContract:
         clock.advance(3.0)
         assert b.try_acquire()
 
+    def test_notes_are_shared(self) -> None:
+        """What a ``Calibrator`` learned is kept as a note every user of the store reads. Notes are
+        optional: a store without ``note``/``read_note`` passes, and calibrators then learn in
+        each process on their own."""
+        store = self.make_store(ManualClock(1_000_000.0))
+        if not callable(getattr(store, "note", None)):
+            return
+        key = f"contract:{random.random()}"
+        assert store.read_note(key) is None  # type: ignore[attr-defined]
+        store.note(key, '{"default": [10, 60.0]}', 60.0)  # type: ignore[attr-defined]
+        assert store.read_note(key) == '{"default": [10, 60.0]}'  # type: ignore[attr-defined]
+        store.note(key, "{}", 60.0)  # type: ignore[attr-defined]
+        assert store.read_note(key) == "{}"  # type: ignore[attr-defined]
+
     def test_reset_forgets(self) -> None:
         clock, store = self._setup()
         limiter = SlidingWindow(1, 10.0, name="r", store=store, clock=clock)

@@ -49,7 +49,7 @@ def test_file_is_wal_with_the_schema(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"rw_state", "rw_log", "rw_lease"}
+    assert tables == {"rw_state", "rw_log", "rw_lease", "rw_note"}
 
 
 def test_each_decision_is_one_transaction_reading_a_few_rows(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from ratewindow import _core
+from ratewindow._clock import MonotonicClock
 from ratewindow._core import Grant, Spec, State
 
 __all__ = ["MemoryStore"]
@@ -32,6 +33,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._states: dict[str, State] = {}
         self._leases: dict[str, dict[str, float]] = {}
+        self._notes: dict[str, tuple[str, float]] = {}  # key -> (value, expires: monotonic seconds)
 
     def _state(self, spec: Spec) -> State:
         state = self._states.get(spec.key)
@@ -118,6 +120,23 @@ class MemoryStore:
 
     async def release_async(self, spec: Spec, lease_id: str) -> None:
         self.release(spec, lease_id)
+
+    # -- notes (what a Calibrator learned from responses) -----------------------------------
+    def note(self, key: str, value: str, ttl: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl`` seconds (replacing any note of that key)."""
+        with self._lock:
+            now = MonotonicClock.now()
+            for old in [k for k, (_, expires) in self._notes.items() if expires <= now]:
+                del self._notes[old]
+            self._notes[key] = (value, now + ttl)
+
+    def read_note(self, key: str) -> str | None:
+        """The note under ``key``, or None if there is none (or it expired)."""
+        with self._lock:
+            found = self._notes.get(key)
+            if found is None or found[1] <= MonotonicClock.now():
+                return None
+            return found[0]
 
     def bind_try(self, specs: Sequence[Spec]) -> Callable[[float], bool]:
         """A ``try_acquire`` for these members that skips the general decision: one lock, one

@@ -946,6 +946,34 @@ class RedisStore:
         """Live leases now."""
         return int(self._lease_call("n", spec))
 
+    # -- notes (what a Calibrator learned from responses, for every host) ----------------------
+    def _note_key(self, key: str) -> str:
+        return f"{self.prefix}note:{key}"
+
+    def note(self, key: str, value: str, ttl: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl`` seconds (a Redis string with an expiry).
+
+        Raises:
+            StoreUnavailable: the server could not be reached.
+        """
+        try:
+            milliseconds = max(1, math.ceil(ttl * 1000))
+            self._client.execute_command("SET", self._note_key(key), value, "PX", milliseconds)
+        except (*self._transient, *self._fatal) as exc:
+            raise self._unavailable(exc) from exc
+
+    def read_note(self, key: str) -> str | None:
+        """The note under ``key``, or None if there is none (or it expired).
+
+        Raises:
+            StoreUnavailable: the server could not be reached.
+        """
+        try:
+            value = self._client.execute_command("GET", self._note_key(key))
+        except (*self._transient, *self._fatal) as exc:
+            raise self._unavailable(exc) from exc
+        return None if value is None else _text(value)
+
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         """Close the connections this store opened (a client passed in stays open)."""

@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS rw_lease (
 ) WITHOUT ROWID
 """,
     """
+CREATE TABLE IF NOT EXISTS rw_note (
+    key TEXT PRIMARY KEY,  -- a note's key (what a Calibrator learned for a limiter)
+    value TEXT NOT NULL,
+    expires REAL NOT NULL  -- store time the note is forgotten at
+) WITHOUT ROWID
+""",
+    """
 CREATE TABLE IF NOT EXISTS rw_log (
     key TEXT NOT NULL,
     cum REAL NOT NULL,     -- cumulative cost up to and including this entry
@@ -630,6 +637,36 @@ class SQLiteStore:
     async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
         """``confirm`` in a worker thread. Raises as ``confirm``."""
         return await asyncio.to_thread(self.confirm, specs, cost, stamp)
+
+    # -- notes (what a Calibrator learned from responses, for every process) ------------------
+    def note(self, key: str, value: str, ttl: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl`` seconds (replacing any note of that key).
+
+        Raises:
+            StoreUnavailable: the database stayed locked for ``timeout`` seconds, or failed.
+        """
+
+        def body(conn: sqlite3.Connection) -> None:
+            now = self._clock.now()
+            conn.execute("DELETE FROM rw_note WHERE expires <= ?", (now,))
+            conn.execute("INSERT OR REPLACE INTO rw_note (key, value, expires) VALUES (?, ?, ?)",
+                         (key, value, now + ttl))
+
+        self._run(True, body)
+
+    def read_note(self, key: str) -> str | None:
+        """The note under ``key``, or None if there is none (or it expired).
+
+        Raises:
+            StoreUnavailable: the database stayed locked for ``timeout`` seconds, or failed.
+        """
+
+        def body(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM rw_note WHERE key = ? AND expires > ?",
+                               (key, self._clock.now())).fetchone()
+            return None if row is None else str(row[0])
+
+        return self._run(False, body)
 
     # -- lifecycle -------------------------------------------------------------------------------
     # -- leases (ConcurrencyLimit) ---------------------------------------------------------------

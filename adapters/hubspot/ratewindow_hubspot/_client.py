@@ -23,7 +23,6 @@ the ``account_id`` given, never from the token itself, so processes sharing a st
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import logging
@@ -32,7 +31,7 @@ import threading
 import types
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -43,21 +42,24 @@ from requests.adapters import HTTPAdapter
 
 from ratewindow import (
     AcquireTimeout,
+    Calibration,
+    Calibrator,
     Clock,
     Forecast,
+    HubSpotRateLimit,
     Limiter,
     MonotonicClock,
     RateLimitedExecutor,
     Retry,
     SlidingWindow,
     Store,
+    Ticket,
     TokenBucket,
     WallClock,
     as_store,
     store_from_env,
 )
 
-from ._calibrate import Calibrator, RateHeaders
 from ._errors import DAILY, RETRY, SECONDLY, TEN_SECONDLY_ROLLING, DailyLimitExhausted, policy_of
 from ._limits import TIERS, LimitSet, Tier, build_preset, build_user, is_search, next_reset, workers_for
 
@@ -67,6 +69,7 @@ _log = logging.getLogger("ratewindow.hubspot")
 
 #: Share of the window sent before the first response has shown what others already spent.
 PROBE_SHARE = 0.1
+
 
 class HubSpotClient(Protocol):
     """What this adapter needs of a ``hubspot.HubSpot`` (the SDK ships no type hints)."""
@@ -144,7 +147,7 @@ class _Verdict:
 class _Ticket:
     search: bool
     limits: LimitSet
-    sent: int | None  # our requests in the window when this one was sent, this one included
+    sent: Ticket | None  # what the calibrator recorded (None for search requests)
     at: float  # when it was sent (self._clock)
 
 
@@ -170,9 +173,10 @@ class HubSpotLimiter:
 
     Built by :func:`client` and :func:`wrap`; get it back with :func:`limiter_of`. Each request
     takes one permit from :attr:`account` (:attr:`search` for CRM search requests), waiting as
-    long as needed up to ``max_wait`` seconds. Every response's rate-limit headers are applied
-    (see ``ratewindow_hubspot._calibrate``); a 429 pauses the right limiter for every thread and
-    every process sharing the store.
+    long as needed up to ``max_wait`` seconds. Every response's ``X-HubSpot-RateLimit-*`` headers
+    are applied by a ``ratewindow.Calibrator`` (other apps' and processes' use is yielded on the
+    window, the daily quota follows the server's count); a 429 pauses the right limiter for every
+    thread and every process sharing the store.
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-...", tier="starter")
@@ -233,10 +237,19 @@ class HubSpotLimiter:
         else:
             assert limits is not None
             self._limits = build_user(
-                limits, window_name=self._window_name, account_name=self._account_name,
-                search=search_limits, store=store, clock=clock,
+                limits, account_name=self._account_name, search=search_limits, store=store, clock=clock,
             )  # fmt: skip
-        self._calibrator = Calibrator(self._clock)
+        window = self._limits.window
+        # Until the first response shows what else spends the budget, send at most 10 % of the
+        # window (at least one request): a window another process has nearly filled is not burst
+        # into, and a handful of first calls do not wait a round trip. HubSpot's presets are
+        # adopted here (``_adopt``), so the calibrator only yields to others' use.
+        probe = max(1, math.ceil(window.limit * PROBE_SHARE)) if window is not None else 1
+        self._calibrator = Calibrator(
+            self._limits.account,
+            Calibration(families=(HubSpotRateLimit,), tighten=False, probe=probe, pause_429=0.0),
+            max_wait=self._max_wait,
+        )
         self._lock = threading.Lock()
         self._hold = float("-inf")  # process-local mirror of the latest window pause (self._clock)
         self._search_hold = float("-inf")
@@ -247,8 +260,6 @@ class HubSpotLimiter:
         }  # fmt: skip
         self._by_policy: dict[str, int] = {}
         self._daily_until = float("-inf")  # Unix time: HubSpot said the day's requests are spent
-        self._probing = 0  # requests started before the first response
-        self._probed = threading.Event()
         self._warned_limits = False
         self._pool_size = pool_size if pool_size is not None else max(10, self.workers(1.0))
         self._pool = _SharedPool()
@@ -373,7 +384,7 @@ class HubSpotLimiter:
         began = clock.now()
         if self._daily_until > self._wall.now():
             raise self._daily_spent(self._limits)
-        self._await_probe()
+        self._calibrator.enter(self._max_wait)  # the first response ends the probing (``_after``)
         limits = self._limits
         limiter = limits.search if search else limits.account
         try:
@@ -390,9 +401,9 @@ class HubSpotLimiter:
                 # full, so wait the pause out and take a fresh permit (the booked one stays spent,
                 # which only errs on the safe side).
                 clock.sleep(hold - now)
-            sent = None if search else self._calibrator.sent(limits)
+            sent = None if search else self._calibrator.sending()
         except BaseException:
-            self._probe_done()  # nothing was sent; never leave the other threads waiting
+            self._calibrator.done()  # nothing was sent; never leave the other threads waiting
             raise
         with self._lock:
             stats = self._stats
@@ -408,25 +419,6 @@ class HubSpotLimiter:
                     sends.popleft()
         return _Ticket(search, limits, sent, now)
 
-    def _await_probe(self) -> None:
-        """Until the first response shows what else spends the budget, send at most 10 % of the
-        window (at least one request): a window another process has nearly filled is not burst
-        into, and a handful of first calls do not wait a round trip. The rest wait for that
-        response (at most ``max_wait`` seconds)."""
-        if self._probed.is_set():
-            return
-        window = self._limits.window
-        unknown = max(1, math.ceil(window.limit * PROBE_SHARE)) if window is not None else 1
-        with self._lock:
-            self._probing += 1
-            go = self._probing <= unknown
-        if not go:
-            self._probed.wait(self._max_wait)
-
-    def _probe_done(self) -> None:
-        if not self._probed.is_set():
-            self._probed.set()
-
     def _refusal(self, limits: LimitSet, exc: AcquireTimeout) -> Exception:
         if limits.daily is not None and limits.daily.wait_time() > self._max_wait:
             return self._daily_spent(limits)
@@ -440,23 +432,27 @@ class HubSpotLimiter:
     def _failed(self) -> None:
         with self._lock:
             self._stats["transport_errors"] += 1
-        self._probe_done()
+        self._calibrator.done()
 
     def _after(self, ticket: _Ticket, status: int, headers: object, body: object) -> _Verdict | None:
         """Apply one response: calibrate from its headers; for a 429, pause what its policy says.
 
         Returns what a 429 means for the caller, or None for any other status.
         """
-        parsed = RateHeaders.parse(headers)
+        parsed = HubSpotRateLimit.parse(headers)
         if parsed is not None:
             limits = self._adopt(parsed)
-            self._calibrator.observe(limits, parsed, None if ticket.search else self._ours(ticket))
+            interval = limits.window.window if limits.window is not None else None
+            # A response without the interval header is about the window the limits have.
+            found = [replace(o, window=interval) if not o.daily and o.window is None else o
+                     for o in parsed.observations()]
+            self._calibrator.apply(ticket.sent, found, status, pause=False)
             with self._lock:
                 if parsed.remaining is not None:
                     self._stats["window_remaining"] = parsed.remaining
                 if parsed.daily_remaining is not None:
                     self._stats["daily_remaining"] = parsed.daily_remaining
-        self._probe_done()
+        self._calibrator.done()
         if status != 429:
             return None
         limits = self._limits
@@ -464,7 +460,7 @@ class HubSpotLimiter:
         with self._lock:
             self._by_policy[policy] = self._by_policy.get(policy, 0) + 1
         if policy == DAILY:
-            self._calibrator.exhaust_daily(limits)
+            self._calibrator.exhaust_daily()
             retry_at = next_reset(limits.daily, self._time_zone, self._clock_arg)
             with self._lock:
                 self._daily_until = max(self._daily_until, retry_at)
@@ -482,22 +478,7 @@ class HubSpotLimiter:
         _log.debug("429 %s on %s: paused for %.3f s", policy, self._window_name, seconds)
         return _Verdict(policy, seconds)
 
-    def _ours(self, ticket: _Ticket) -> int | None:
-        """Our requests the server may have counted when this one arrived: those in the window
-        when it was sent, and this process's sent within a margin after it (they can overtake it
-        on the way, and are then counted first). Without them, two requests sent together read as
-        someone else's."""
-        if ticket.sent is None:
-            return None
-        window = ticket.limits.window
-        tolerance = window.margin if window is not None else 0.0
-        with self._lock:
-            sends = self._sends
-            after = bisect.bisect_right(sends, ticket.at)
-            close = bisect.bisect_right(sends, ticket.at + tolerance) - after
-        return ticket.sent + close
-
-    def _window_frees_in(self, limits: LimitSet, parsed: RateHeaders | None) -> float:
+    def _window_frees_in(self, limits: LimitSet, parsed: HubSpotRateLimit | None) -> float:
         """Seconds until the server's window has room again, at the latest.
 
         The server's oldest request is at least as old as our oldest one in the window, so the
@@ -513,7 +494,7 @@ class HubSpotLimiter:
             oldest = sends[0] if sends else now
         return min(span, max(oldest + span - now, 0.001))
 
-    def _adopt(self, parsed: RateHeaders) -> LimitSet:
+    def _adopt(self, parsed: HubSpotRateLimit) -> LimitSet:
         """Limits from a preset follow what the headers say HubSpot enforces; the ``limits`` a
         user gave are kept (with one warning if HubSpot allows less)."""
         limits = self._limits
@@ -542,14 +523,10 @@ class HubSpotLimiter:
                 window_name=self._window_name, account_name=self._account_name,
                 time_zone=self._time_zone, search=self._search_arg, store=self._store, clock=self._clock_arg,
             )  # fmt: skip
-            if interval != window.window and parsed.remaining is not None and adopted.window is not None:
-                # A window of another length keeps its own log: start it with what the server counts.
-                counted = min(parsed.limit - parsed.remaining, parsed.limit)
-                if counted > 0:
-                    adopted.window.reserve(counted)
-                    if adopted.sent is not None:
-                        adopted.sent.try_acquire(counted)
+            # A window of another length keeps its own log, empty: the calibrator yields what the
+            # server counts in it, as it yields other clients' use (this very response does).
             self._limits = adopted
+            self._calibrator.rebind(adopted.account)
             self._stats["adoptions"] += 1
             before = self.tier
             self.tier = Tier("headers", parsed.limit, interval, daily)

@@ -34,7 +34,6 @@ __all__ = [
     "build_preset",
     "build_user",
     "is_search",
-    "ledger",
     "next_reset",
     "workers_for",
 ]
@@ -43,8 +42,6 @@ __all__ = [
 SEARCH_LIMIT = 5
 #: Seconds of HubSpot's search window.
 SEARCH_WINDOW = 1.0
-#: The limit of the bookkeeping windows (counters that must never refuse).
-LEDGER_LIMIT = 1_000_000_000
 
 # POST .../crm/v3/objects/{objectType}/search, anywhere in the path (a host may carry a prefix).
 _SEARCH_PATH = re.compile(r"/crm/v\d+/objects/[^/]+/search/?$")
@@ -103,8 +100,7 @@ class LimitSet:
     ``account`` is what every request takes a permit from; ``search`` is what search requests take
     instead (``search_window`` and every member of ``account``, all-or-nothing). ``window`` and
     ``daily`` are the members of ``account`` that header calibration adjusts (None if ``account``
-    has none). ``sent`` counts the non-search requests sent (every process sharing the store), and
-    ``phantom`` the units taken on behalf of requests made elsewhere; both never refuse.
+    has none), through ``ratewindow.Calibrator``.
     """
 
     account: Limiter
@@ -112,15 +108,6 @@ class LimitSet:
     search_window: Limiter
     window: SlidingWindow | None
     daily: DailyQuota | None
-    sent: SlidingWindow | None
-    phantom: SlidingWindow | None
-
-
-def ledger(name: str, window: SlidingWindow, store: Store, clock: Clock) -> SlidingWindow:
-    """A counter over ``window``'s span (window + margin) that never refuses."""
-    return SlidingWindow(
-        LEDGER_LIMIT, window.window, margin=window.margin, name=name, store=store, clock=clock
-    )
 
 
 def _margin(margin: float | None, window: float) -> float:
@@ -158,13 +145,12 @@ def build_preset(
         else DailyQuota(daily_limit, tz=time_zone, name=account_name, store=store, clock=day_clock)
     )
     account: Limiter = burst if daily is None else Limits(burst, daily)
-    return _complete(account, burst, daily, search, account_name, window_name, store, window_clock)
+    return _complete(account, burst, daily, search, account_name, store, window_clock)
 
 
 def build_user(
     limits: Limiter,
     *,
-    window_name: str,
     account_name: str,
     search: Limiter | None,
     store: Store,
@@ -183,7 +169,7 @@ def build_user(
     burst = next((m for m in members if isinstance(m, SlidingWindow)), None)
     daily = next((m for m in members if isinstance(m, DailyQuota)), None)
     window_clock: Clock = clock if clock is not None else MonotonicClock()
-    return _complete(limits, burst, daily, search, account_name, window_name, store, window_clock)
+    return _complete(limits, burst, daily, search, account_name, store, window_clock)
 
 
 def _complete(
@@ -192,7 +178,6 @@ def _complete(
     daily: DailyQuota | None,
     search: Limiter | None,
     account_name: str,
-    window_name: str,
     store: Store,
     clock: Clock,
 ) -> LimitSet:
@@ -202,11 +187,7 @@ def _complete(
             SEARCH_LIMIT, SEARCH_WINDOW, name=f"{account_name}:search", store=store, clock=clock
         )
     both = Limits(search_window, account)  # type: ignore[arg-type]  # Limits flattens a Limits member
-    sent = phantom = None
-    if burst is not None:
-        sent = ledger(f"{window_name}:sent", burst, store, clock)
-        phantom = ledger(f"{window_name}:phantom", burst, store, clock)
-    return LimitSet(account, both, search_window, burst, daily, sent, phantom)
+    return LimitSet(account, both, search_window, burst, daily)
 
 
 def next_reset(daily: DailyQuota | None, time_zone: str, clock: Clock | None) -> float:

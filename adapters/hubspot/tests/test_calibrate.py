@@ -11,9 +11,9 @@ import ratewindow_hubspot
 import urllib3
 from hubspot_support import NOON, TOKEN
 from ratewindow_hubspot import limiter_of
-from ratewindow_hubspot._calibrate import RateHeaders
 from ratewindow_hubspot.testing import ENGAGEMENT_TYPES, FakeHubSpot
 
+from ratewindow import HubSpotRateLimit as RateHeaders
 from ratewindow import SlidingWindow
 from ratewindow.testing import ManualClock
 

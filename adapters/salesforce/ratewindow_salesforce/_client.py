@@ -119,8 +119,9 @@ class SalesforceAdapter(RateLimitedAdapter):
     def __init__(self, org: SalesforceLimiter, sf: Salesforce, *, concurrency: ConcurrencyLimit | None,
                  refresh: RefreshToken | None) -> None:
         pool = max(POOL_SIZE, concurrency.limit if concurrency is not None else 0)
+        # The org's limiter learns from Sforce-Limit-Info itself (``SalesforceLimiter.calibrate``).
         super().__init__(org, on_response=self._check, pool_maxsize=pool, cost=request_cost,
-                         concurrency=concurrency)
+                         concurrency=concurrency, learn=False)
         #: The org's limiters and their calibration.
         self.org = org
         #: The concurrency cap, if any.

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -44,7 +43,9 @@ from ratewindow import (
     Limiter,
     Limits,
     MonotonicClock,
+    Probe,
     Reservation,
+    SalesforceLimitInfo,
     SlidingWindow,
     Store,
     WallClock,
@@ -52,7 +53,7 @@ from ratewindow import (
 
 from ratewindow_salesforce._errors import AllocationExhausted
 
-__all__ = ["ClientStats", "OrgLimits", "SalesforceLimiter", "parse_limit_info"]
+__all__ = ["ClientStats", "OrgLimits", "SalesforceLimiter"]
 
 log = logging.getLogger("ratewindow.salesforce")
 
@@ -62,22 +63,6 @@ DAY = 86_400.0
 SETTLE = 10.0
 #: The ``counted`` window's limit: large enough never to refuse, exact in a double.
 _UNBOUNDED = 2**50
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-def parse_limit_info(value: str | None) -> tuple[int, int] | None:
-    """``(used, allocation)`` from a ``Sforce-Limit-Info`` header such as
-    ``api-usage=18/15000; per-app-usage=17/250(appName=etl)``; None if absent or unreadable.
-
-    >>> parse_limit_info("api-usage=18/15000; per-app-usage=17/250(appName=etl)")
-    (18, 15000)
-    """
-    if not value:
-        return None
-    match = _USAGE.search(value)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
 
 
 @dataclass(frozen=True)
@@ -220,8 +205,8 @@ class SalesforceLimiter:
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._wall: Clock = WallClock() if isinstance(self._clock, MonotonicClock) else self._clock
         self._lock = threading.Lock()
-        self._learned = threading.Condition(self._lock)
-        self._prober = False
+        # While the allocation is unknown, one request goes first (the core's probe).
+        self._probe = Probe(0 if limits.allocation is not None else 1)
         self._counted = SlidingWindow(_UNBOUNDED, limits.window, name=f"{name}:counted", store=store,
                                       clock=self._clock)
         self._pace = (
@@ -304,19 +289,12 @@ class SalesforceLimiter:
         and must call ``leave()``."""
         if self.allocation is not None:
             return False
-        with self._learned:
-            while self.allocation is None:
-                if not self._prober:
-                    self._prober = True
-                    return True
-                self._learned.wait()
-            return False
+        return self._probe.enter()
 
     def leave(self) -> None:
-        """After the probe's response (or failure): let the next request through."""
-        with self._learned:
-            self._prober = False
-            self._learned.notify_all()
+        """After the probe's response (or failure): let the next request through, or all of them
+        once the allocation is known."""
+        self._probe.leave(learned=self.allocation is not None)
 
     # -- calibration --------------------------------------------------------------------------------
     def _permitted(self, cost: int) -> None:
@@ -336,9 +314,9 @@ class SalesforceLimiter:
     def calibrate(self, header: str | None, charged: int) -> None:
         """Record ``charged`` units for an answered request (sent by this thread) and, if the
         response carried ``Sforce-Limit-Info``, re-measure other apps' use from it."""
-        usage = parse_limit_info(header)
+        usage = SalesforceLimitInfo.parse(header)
         self.settle()
-        with self._learned:
+        with self._lock:
             if charged > 0:
                 self._counted.try_acquire(min(charged, _UNBOUNDED))
                 if self.allocation is None:
@@ -354,7 +332,7 @@ class SalesforceLimiter:
                     log.info("salesforce: %s: allocation changed from %d to %d requests per %g s",
                              self.name, self.allocation, allocation, self.limits.window)
                 self.allocation = allocation
-                self._learned.notify_all()
+                self._probe.done()
             self.org_used = used
             now = self._clock.now()
             measured = self._measured
@@ -397,7 +375,7 @@ class SalesforceLimiter:
     def refused(self, cost: int, header: str | None) -> AllocationExhausted:
         """Salesforce refused a request with ``TotalRequests Limit exceeded``: pause every user
         of the org's limiters until the window frees (as far as we know) and return the error."""
-        usage = parse_limit_info(header)
+        usage = SalesforceLimitInfo.parse(header)
         wait: float
         if usage is not None:
             used, allocation = usage

@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 import requests
 from conftest import Connect, MakeFake
-from ratewindow import AcquireTimeout, ConcurrencyLimit, MemoryStore, QuotaExhausted, RetryLater, SQLiteStore
+from ratewindow import (
+    AcquireTimeout,
+    ConcurrencyLimit,
+    MemoryStore,
+    QuotaExhausted,
+    RetryLater,
+    SalesforceLimitInfo,
+    SQLiteStore,
+)
 from ratewindow.testing import ManualClock
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
@@ -23,9 +31,9 @@ from urllib3.util.retry import Retry as Urllib3Retry
 
 import ratewindow_salesforce as rs
 from ratewindow_salesforce._client import SalesforceAdapter, adapter_of, request_cost
-from ratewindow_salesforce._limits import parse_limit_info
 from ratewindow_salesforce.testing import FakeSalesforce
 
+parse_limit_info = SalesforceLimitInfo.parse  # the header is read by the core
 DAY = 86_400.0
 
 
