@@ -47,13 +47,15 @@ class Observer(Protocol):
       (returning 0.0) the seconds from the booking until then (0.0 if it never had to wait).
       Confirming again tells nothing more. A reservation cancelled, or never confirmed, is not
       a grant and is never told.
-    - The executors take one permit per attempt, so a retried call is told once per attempt; a
-      permit further away than their ``max_wait`` is told as a refusal.
+    - The executors take one permit per attempt, so a retried call is told once per attempt (and
+      twice when a pause began while it waited: it takes a fresh permit, the first stays spent);
+      a permit further away than their ``max_wait`` is told as a refusal.
 
     An observer may also have ``on_response(limiter: str, refused: bool) -> None``, called for
-    every response to a request made under the limiter by the executors and ``ratewindow.http``,
-    ``refused`` when the server refused it for its rate limit (HTTP 429): the error budget.
-    Observers without it keep working."""
+    every response to a request made under the limiter by the executors, ``ratewindow.http`` and
+    the adapters' clients, ``refused`` when the server refused it for its rate limit (HTTP 429,
+    Salesforce's ``REQUEST_LIMIT_EXCEEDED``): the error budget. Observers without it keep
+    working."""
 
     def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
         """A request for ``cost`` units was granted (after ``waited`` seconds) or refused; see
