@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements-dev.txt Makefile adapters/hubspot/pyprojec
 		adapters/salesforce/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[redis,http,httpx,prometheus]' -e adapters/hubspot \
+	$(PY) -m pip install --quiet -e '.[redis,http,httpx,prometheus,otel]' -e adapters/hubspot \
 		-e 'adapters/salesforce[testing]' -r requirements-dev.txt
 	touch $(STAMP)
 

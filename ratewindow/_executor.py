@@ -17,8 +17,10 @@ How it is built, for the reader of this module:
   could not cut a 60 s wait short. A booking further away than ``max_wait`` is cancelled at once
   (nothing stays recorded), and so is one whose wait is cut short by a stop. The booking is
   confirmed as the call starts (``Reservation.confirm``): its unit counts from the real start, so
-  a worker that woke late never crowds a window at the server. After the wait, a pause begun
-  meanwhile (a 429 seen by another worker) is waited out and a fresh permit taken.
+  a worker that woke late never crowds a window at the server, and the confirmation tells the
+  limiter's observers of the grant (``Observer``; a cancelled booking is never told). After the
+  wait, a pause begun meanwhile (a 429 seen by another worker) is waited out and a fresh permit
+  taken.
 - ``_Engine`` holds what the threaded and the asyncio executors share: the failure decisions,
   the shared pause, the circuit breaker, worker sizing, statistics, journal and progress bar.
 """
@@ -964,8 +966,11 @@ class RateLimitedExecutor(_Engine):
             booking = limiter.reserve()
             if booking.delay > self.max_wait:
                 booking.cancel()
+                booking._refused()  # told as acquire(timeout=max_wait) tells it
                 raise AcquireTimeout(booking.delay, limiter.name)
-            try:  # sleep until the booking, then confirm it as the call starts (see Reservation)
+            # Sleep until the booking, then confirm it as the call starts (see Reservation); the
+            # confirmation tells the limiter's observers of the grant, once.
+            try:
                 while (left := booking.confirm()) > 0:
                     if self._sleep(batch, left):
                         booking.cancel()

@@ -30,16 +30,36 @@ _CONFIRMS = 4
 
 @runtime_checkable
 class Observer(Protocol):
-    """Told about a limiter's decisions, e.g. to export metrics. Keep both methods fast: they run
-    on the caller's thread after every decision.
+    """Told about a limiter's decisions, e.g. to export metrics (``ratewindow.metrics``,
+    ``ratewindow.otel``); ``limiter.observe(observer)`` attaches one. Keep the methods fast: they
+    run on the caller's thread after every decision.
+
+    Every grant is told exactly once, by whichever path took it, when its units become the
+    caller's, that is when the caller may start its request:
+
+    - ``try_acquire``: at once, ``waited`` 0.0; a refusal is told as ``granted=False``.
+    - ``acquire`` and ``acquire_async`` (and so the decorator, ``with``, ``ratewindow.http`` and
+      the adapters' clients): when the grant is confirmed, ``waited`` being the seconds they
+      return. A wait longer than ``timeout`` is told once as a refusal; a wait cut short by an
+      exception (Ctrl-C, a cancelled task) gives the booking back and is not told.
+    - ``reserve``: nothing at booking. The grant is told when the reservation is confirmed:
+      ``wait`` and ``wait_async`` tell the seconds they slept, ``confirm`` and ``confirm_async``
+      (returning 0.0) the seconds from the booking until then (0.0 if it never had to wait).
+      Confirming again tells nothing more. A reservation cancelled, or never confirmed, is not
+      a grant and is never told.
+    - The executors take one permit per attempt, so a retried call is told once per attempt (and
+      twice when a pause began while it waited: it takes a fresh permit, the first stays spent);
+      a permit further away than their ``max_wait`` is told as a refusal.
 
     An observer may also have ``on_response(limiter: str, refused: bool) -> None``, called for
-    every response to a request made under the limiter by the executors and ``ratewindow.http``,
-    ``refused`` when the server refused it for its rate limit (HTTP 429): the error budget.
-    Observers without it keep working."""
+    every response to a request made under the limiter by the executors, ``ratewindow.http`` and
+    the adapters' clients, ``refused`` when the server refused it for its rate limit (HTTP 429,
+    Salesforce's ``REQUEST_LIMIT_EXCEEDED``): the error budget. Observers without it keep
+    working."""
 
     def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
-        """A request for ``cost`` units was granted (after ``waited`` seconds) or refused."""
+        """A request for ``cost`` units was granted (after ``waited`` seconds) or refused; see
+        above for when each path tells it."""
         ...
 
     def on_pause(self, limiter: str, seconds: float) -> None:
@@ -102,8 +122,8 @@ class Reservation:
     (0.0, 10.0)
     """
 
-    __slots__ = ("_asked", "_cancelled", "_confirmed", "_limiter", "_needs", "_ready_at", "_stamp", "cost",
-                 "delay")
+    __slots__ = ("_asked", "_cancelled", "_confirmed", "_limiter", "_needs", "_ready_at", "_stamp", "_told",
+                 "_waits", "cost", "delay")
 
     def __init__(self, limiter: _BaseLimiter, cost: float, delay: float, stamp: Stamp | None,
                  asked: float | None = None) -> None:
@@ -119,6 +139,8 @@ class Reservation:
         self._cancelled = False
         self._confirmed = False  # the units are the caller's: confirmed, or due when nothing to confirm
         self._needs = stamp is not None and limiter._confirms  # a window member: confirm when used
+        self._told = False  # the grant was told to the limiter's observers (once, when confirmed)
+        self._waits = delay > 0  # the caller had to wait for the units (else a grant tells 0.0 s)
 
     def remaining(self) -> float:
         """Seconds left until the reservation may be used (0.0 once it may)."""
@@ -165,19 +187,51 @@ class Reservation:
         assert self._stamp is not None  # _ready() returned None: a booking with a window member
         return self._stamp
 
+    def _grant(self, waited: float | None) -> None:
+        """Tell the limiter's observers, once, that the units are the caller's after ``waited``
+        seconds (None: the seconds since the booking, or 0.0 if the caller never had to wait)."""
+        if self._told:
+            return
+        self._told = True
+        limiter = self._limiter
+        if limiter._observers:
+            if waited is None:
+                waited = max(0.0, limiter._clock.now() - self._asked) if self._waits else 0.0
+            limiter._notify(self.cost, True, waited)
+
+    def _refused(self) -> None:
+        """Tell the limiter's observers that these units were refused: the caller will not wait
+        this long (and gives them back)."""
+        limiter = self._limiter
+        if limiter._observers:
+            limiter._notify(self.cost, False, 0.0)
+
+    def _confirmed_after(self, left: float) -> float:
+        """``left`` from a confirmation; a grant (0.0) is told to the observers once."""
+        if left > 0:
+            self._waits = True
+        else:
+            self._grant(None)
+        return left
+
     def confirm(self) -> float:
         """Take the booked units now, as the caller starts using them (a store round trip).
 
-        Returns 0.0 when they are the caller's from now on: start the request right away. Else
-        the seconds to wait before calling again: the booked time has not come (``remaining()``),
-        or callers that resumed late still fill the window, or the limiter was paused. An answer
-        that comes back later than the clock's grace (a busy machine) is confirmed again, so the
-        units count from within the grace of the request's start.
+        Returns 0.0 when they are the caller's from now on: start the request right away (the
+        grant is then told to the limiter's observers, once; see ``Observer``). Else the seconds
+        to wait before calling again: the booked time has not come (``remaining()``), or callers
+        that resumed late still fill the window, or the limiter was paused. An answer that comes
+        back later than the clock's grace (a busy machine) is confirmed again, so the units count
+        from within the grace of the request's start.
 
         Raises:
             RuntimeError: the reservation was cancelled.
             StoreUnavailable: a shared store could not be reached.
         """
+        return self._confirmed_after(self._confirm())
+
+    def _confirm(self) -> float:
+        """``confirm`` without telling the observers."""
         left = self._ready()
         if left is not None:
             return left
@@ -193,13 +247,14 @@ class Reservation:
     async def confirm_async(self) -> float:
         """``confirm`` without blocking the event loop. Raises as ``confirm``."""
         left = self._ready()
-        if left is not None:
-            return left
-        # One event loop runs its tasks one at a time: answers to many confirmations sent at once
-        # come back together and the last task resumes long after its answer was decided. One
-        # confirmation in flight per loop keeps each answer close to the start it allows.
-        async with self._limiter._confirming.get():
-            return await self._confirm_held()
+        if left is None:
+            # One event loop runs its tasks one at a time: answers to many confirmations sent at
+            # once come back together and the last task resumes long after its answer was
+            # decided. One confirmation in flight per loop keeps each answer close to the start
+            # it allows.
+            async with self._limiter._confirming.get():
+                left = await self._confirm_held()
+        return self._confirmed_after(left)
 
     async def _confirm_held(self) -> float:
         """``confirm_async`` for a caller that holds its loop's confirmation lock."""
@@ -237,13 +292,15 @@ class Reservation:
                 if more <= 0:
                     return waited
                 if timeout is not None and waited + more > timeout:
+                    self._refused()
                     raise AcquireTimeout(waited + more, self._limiter.name, timeout)
                 await clock.asleep(more)
                 waited += more
 
     def wait(self) -> float:
         """Sleep until the reservation may be used and confirm it (see ``confirm``); returns the
-        seconds slept. Start the request as soon as it returns.
+        seconds slept, which the grant tells the limiter's observers. Start the request as soon
+        as it returns.
 
         Raises:
             RuntimeError: the reservation was cancelled.
@@ -251,15 +308,18 @@ class Reservation:
         """
         slept = 0.0
         while True:
-            left = self.confirm()
+            left = self._confirm()
             if left <= 0:
+                self._grant(slept)
                 return slept
             self._limiter._clock.sleep(left)
             slept += left
 
     async def wait_async(self) -> float:
         """``wait`` without blocking the event loop. Raises as ``wait``."""
-        return await self._settle_async(0.0, None)
+        slept = await self._settle_async(0.0, None)
+        self._grant(slept)
+        return slept
 
     def _cancellable(self) -> Stamp | None:
         """The stamp to give back with, if the units are still unused."""
@@ -383,7 +443,12 @@ class _BaseLimiter:
         return granted
 
     def observe(self, observer: Observer) -> None:
-        """Tell ``observer`` about every decision of this limiter from now on (see ``Observer``)."""
+        """Tell ``observer`` about every decision of this limiter from now on, each grant once
+        (see ``Observer``).
+
+        Raises:
+            TypeError: ``observer`` has no ``on_acquire`` or no ``on_pause`` method.
+        """
         if not (hasattr(observer, "on_acquire") and hasattr(observer, "on_pause")):
             raise TypeError(f"observer must have on_acquire and on_pause methods, got {observer!r}")
         self._observers = (*self._observers, observer)
@@ -409,28 +474,32 @@ class _BaseLimiter:
         limit = self._timeout(timeout)
         asked = self._clock.now()
         grant = self._store.acquire(self._specs, units, limit)
-        if self._observers:
-            self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
+            if self._observers:
+                self._notify(units, False, 0.0)
             raise AcquireTimeout(grant.delay, self.name, limit)
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
+            booking._grant(0.0)
             return 0.0
         waited = grant.delay
         try:
             if grant.delay > 0:
                 self._clock.sleep(grant.delay)
             while True:
-                more = booking.confirm()
+                more = booking._confirm()
                 if more <= 0:
-                    return waited
+                    break
                 if limit is not None and waited + more > limit:
+                    booking._refused()
                     raise AcquireTimeout(waited + more, self.name, limit)
                 self._clock.sleep(more)
                 waited += more
         except BaseException:
             booking.cancel()
             raise
+        booking._grant(waited)
+        return waited
 
     async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
         """``acquire`` for asyncio: never blocks the event loop. A cancelled task gives its
@@ -439,18 +508,21 @@ class _BaseLimiter:
         limit = self._timeout(timeout)
         asked = self._clock.now()
         grant = await self._store.acquire_async(self._specs, units, limit)
-        if self._observers:
-            self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
         if not grant.granted:
+            if self._observers:
+                self._notify(units, False, 0.0)
             raise AcquireTimeout(grant.delay, self.name, limit)
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
+            booking._grant(0.0)
             return 0.0
         try:
-            return await booking._settle_async(0.0, limit)
+            waited = await booking._settle_async(0.0, limit)
         except BaseException:
             await asyncio.shield(booking.cancel_async())
             raise
+        booking._grant(waited)
+        return waited
 
     def wait_time(self, cost: int = 1) -> float:
         """Exact seconds until ``cost`` units could be granted; 0.0 if now. Records nothing."""
@@ -460,7 +532,8 @@ class _BaseLimiter:
         """Book ``cost`` units at the earliest time they fit, without waiting.
 
         Use them after ``reservation.delay`` seconds (``reservation.wait()``), or give them back
-        with ``reservation.cancel()`` while unused.
+        with ``reservation.cancel()`` while unused. The grant is told to the observers when the
+        reservation is confirmed, never at booking (see ``Observer``).
         """
         units = self._cost(cost)
         grant = self._store.acquire(self._specs, units, None)

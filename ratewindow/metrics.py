@@ -4,6 +4,10 @@ One line to export everything about the limiters you care about::
 
     PrometheusMetrics().watch(hubspot, salesforce).serve(9108)   # http://localhost:9108/metrics
 
+``watch`` takes ratewindow limiters and the adapters' limiters (``limiter_of(client)``). Every
+grant is counted once, by whichever path took it (see ``ratewindow.Observer``).
+``ratewindow.otel`` exports the same metrics to OpenTelemetry.
+
 Per limiter name: ``ratewindow_grants_total`` and ``ratewindow_denials_total`` (decisions),
 ``ratewindow_granted_units_total``, ``ratewindow_wait_seconds`` (a histogram of the seconds each
 grant waited), ``ratewindow_rate_limit_responses_total`` (pauses, which the adapters and the
@@ -17,7 +21,6 @@ bucket) and ``ratewindow_available``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,11 +34,9 @@ except ModuleNotFoundError as exc:  # the extra is not installed
         name=exc.name,
     ) from exc
 
-from ratewindow._limiter import _BaseLimiter
+from ratewindow._watch import WAIT_BUCKETS, Observable, Watched
 
 __all__ = ["PrometheusMetrics"]
-
-_WAIT_BUCKETS = (0.0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
 
 
 class PrometheusMetrics:
@@ -52,23 +53,27 @@ class PrometheusMetrics:
         self.grants = Counter("grants", "Requests granted", **common)
         self.denials = Counter("denials", "Requests refused (try_acquire False, or a timeout)", **common)
         self.units = Counter("granted_units", "Units granted", **common)
-        self.waits = Histogram("wait_seconds", "Seconds each grant waited", buckets=_WAIT_BUCKETS, **common)
+        self.waits = Histogram("wait_seconds", "Seconds each grant waited",
+                               buckets=(*WAIT_BUCKETS, float("inf")), **common)
         self.rate_limited = Counter("rate_limit_responses", "Rate-limit responses (pauses) seen", **common)
         self.responses = Counter("responses", "Responses to requests made under the limiter", **common)
         self.refusals = Counter("refusals", "Responses that refused the request for the rate limit (429)",
                                 **common)
-        self._watched: list[_BaseLimiter] = []
-        self._lock = threading.Lock()
-        self.registry.register(_StateCollector(self, namespace))
+        self._watched = Watched()
+        self.registry.register(_StateCollector(self._watched, namespace))
 
-    def watch(self, *limiters: _BaseLimiter) -> PrometheusMetrics:
-        """Observe these limiters and export their state; returns self (for one-line setup)."""
+    def watch(self, *limiters: Observable) -> PrometheusMetrics:
+        """Observe these limiters and export their state; returns self (for one-line setup).
+
+        Takes ratewindow limiters and the adapters' limiters (``limiter_of(client)``; these
+        export no ``ratewindow_used``, and ``ratewindow_available`` only if they have
+        ``available()``).
+
+        Raises:
+            TypeError: something else, named in the message.
+        """
         for limiter in limiters:
-            if not isinstance(limiter, _BaseLimiter):
-                raise TypeError(f"watch takes ratewindow limiters, got {limiter!r}")
-            limiter.observe(self)
-            with self._lock:
-                self._watched.append(limiter)
+            self._watched.add(limiter, self, "PrometheusMetrics")
         return self
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> Any:
@@ -93,16 +98,16 @@ class PrometheusMetrics:
         if refused:
             self.refusals.labels(limiter).inc()
 
-    def watched(self) -> list[_BaseLimiter]:
-        with self._lock:
-            return list(self._watched)
+    def watched(self) -> list[Observable]:
+        """The limiters watched, in the order given to ``watch``."""
+        return self._watched.all()
 
 
 class _StateCollector(Collector):
     """Reads each watched limiter's live state at scrape time."""
 
-    def __init__(self, metrics: PrometheusMetrics, namespace: str) -> None:
-        self._metrics = metrics
+    def __init__(self, watched: Watched, namespace: str) -> None:
+        self._watched = watched
         self._namespace = namespace
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -112,12 +117,9 @@ class _StateCollector(Collector):
         available = GaugeMetricFamily(
             f"{self._namespace}_available", "Units grantable now", labels=["limiter"]
         )
-        for limiter in self._metrics.watched():
-            try:
-                for spec in limiter._specs:
-                    used.add_metric([limiter.name, spec.name + ":" + spec.kind], limiter._store.used(spec))
-                available.add_metric([limiter.name], limiter.available())
-            except Exception:  # a shared store that is down must not break the scrape
-                continue
+        for name, member, value in self._watched.used():
+            used.add_metric([name, member], value)
+        for name, value in self._watched.available():
+            available.add_metric([name], value)
         yield used
         yield available

@@ -179,7 +179,8 @@ def test_core_demo_runs_and_reports_no_violation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("module", "missing", "extra"), [("ratewindow.metrics", "prometheus_client", "prometheus"),
                                                           ("ratewindow.http", "requests", "http"),
-                                                          ("ratewindow.httpx", "httpx", "httpx")])
+                                                          ("ratewindow.httpx", "httpx", "httpx"),
+                                                          ("ratewindow.otel", "opentelemetry", "otel")])
 def test_a_submodule_without_its_extra_names_the_extra_to_install(module: str, missing: str, extra: str) -> None:
     # As on a machine without the extra: the dependency cannot be imported.
     code = f"import sys; sys.modules[{missing!r}] = None; import {module}"

@@ -134,6 +134,24 @@ def test_every_response_is_told_to_the_limiters_observers(server: Server) -> Non
     assert session.get_adapter(server.url).refusal_share == 0.25  # type: ignore[attr-defined]
 
 
+def test_every_request_is_told_to_the_observers_as_one_grant(server: Server) -> None:
+    from ratewindow.metrics import PrometheusMetrics
+
+    clock = ManualClock()
+    limiter = SlidingWindow(2, 10.0, name="api", clock=clock)
+    metrics = PrometheusMetrics().watch(limiter)
+    session = rate_limited_session(limiter)
+    for path in ("/a", "/b", "/c", "/d"):  # the third waits 10 s for the window
+        assert session.get(f"{server.url}{path}").status_code == 200
+    with pytest.raises(AcquireTimeout):
+        rate_limited_session(limiter, wait=5.0).get(f"{server.url}/e")  # 10 s away: refused, not sent
+    value = metrics.registry.get_sample_value
+    assert value("ratewindow_grants_total", {"limiter": "api"}) == 4
+    assert value("ratewindow_wait_seconds_sum", {"limiter": "api"}) == 10.0
+    assert value("ratewindow_denials_total", {"limiter": "api"}) == 1
+    assert server.paths == ["/a", "/b", "/c", "/d"]
+
+
 def test_wait_bound_raises_before_sending(server: Server) -> None:
     clock = ManualClock()
     limiter = SlidingWindow(1, 60.0, clock=clock)

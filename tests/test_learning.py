@@ -178,11 +178,7 @@ def test_httpx_429_pauses_every_worker_sharing_the_limiter() -> None:
 
 # -- 2 processes on one SQLite store ----------------------------------------------------------
 def _process_client(url: str, path: str, seconds: float, out: multiprocessing.Queue[list[int]]) -> None:
-    # margin: the loopback server stamps arrivals in a thread of its own, which a loaded 2-core
-    # machine (two client processes, the server, the test) starts tens of milliseconds late:
-    # that is the network jitter margin is for.
-    session = rate_limited_session(SlidingWindow(1_000, 1.0, name="api", store=SQLiteStore(path)), wait=2.0,
-                                   learn=Calibration(margin=0.1))
+    session = rate_limited_session(SlidingWindow(1_000, 1.0, name="api", store=SQLiteStore(path)), wait=2.0)
     out.put(run_threads(lambda: session.get(url).status_code, seconds, threads=3))
 
 

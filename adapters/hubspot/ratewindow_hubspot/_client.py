@@ -49,6 +49,7 @@ from ratewindow import (
     HubSpotRateLimit,
     Limiter,
     MonotonicClock,
+    Observer,
     RateLimitedExecutor,
     Retry,
     SlidingWindow,
@@ -176,7 +177,8 @@ class HubSpotLimiter:
     long as needed up to ``max_wait`` seconds. Every response's ``X-HubSpot-RateLimit-*`` headers
     are applied by a ``ratewindow.Calibrator`` (other apps' and processes' use is yielded on the
     window, the daily quota follows the server's count); a 429 pauses the right limiter for every
-    thread and every process sharing the store.
+    thread and every process sharing the store. It can be watched like a ratewindow limiter
+    (:meth:`observe`, ``PrometheusMetrics().watch(limiter_of(hs))``).
 
     >>> import ratewindow_hubspot
     >>> hs = ratewindow_hubspot.client(access_token="pat-...", tier="starter")
@@ -266,8 +268,24 @@ class HubSpotLimiter:
         self._pool_config: Any = None
         self._rest_class: Any = None
         self._session: requests.Session | None = None
+        self._watchers: tuple[Observer, ...] = ()
 
     # -- public -------------------------------------------------------------------------------
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` (a ``ratewindow.Observer``) about every request's permit from now on,
+        under :attr:`name`, search requests included: each grant once with the seconds it waited,
+        each refusal (no permit within ``max_wait``, or the day's requests spent), each pause (a
+        429), and each response (``on_response``, ``refused`` for a 429), whatever limits the
+        headers make the client adopt.
+
+        Raises:
+            TypeError: ``observer`` has no ``on_acquire`` or no ``on_pause`` method.
+        """
+        if not (hasattr(observer, "on_acquire") and hasattr(observer, "on_pause")):
+            raise TypeError(f"observer must have on_acquire and on_pause methods, got {observer!r}")
+        with self._lock:
+            self._watchers = (*self._watchers, observer)
+
     @property
     def account(self) -> Limiter:
         """What every non-search request takes a permit from: the rolling window and the daily
@@ -355,6 +373,7 @@ class HubSpotLimiter:
         target.pause(seconds)
         with self._lock:
             self._hold = max(self._hold, self._clock.now() + seconds)
+        self._tell_pause(seconds)
 
     def close(self) -> None:
         """Close the pooled connections (the client stays usable and reconnects on demand)."""
@@ -383,6 +402,7 @@ class HubSpotLimiter:
         clock = self._clock
         began = clock.now()
         if self._daily_until > self._wall.now():
+            self._tell(False, 0.0)
             raise self._daily_spent(self._limits)
         self._calibrator.enter(self._max_wait)  # the first response ends the probing (``_after``)
         limits = self._limits
@@ -390,7 +410,7 @@ class HubSpotLimiter:
         try:
             while True:
                 try:
-                    limiter.acquire(timeout=self._max_wait)
+                    self._take(limiter)
                 except AcquireTimeout as exc:
                     raise self._refusal(limits, exc) from exc
                 now = clock.now()
@@ -419,6 +439,33 @@ class HubSpotLimiter:
                     sends.popleft()
         return _Ticket(search, limits, sent, now)
 
+    def _take(self, limiter: Limiter) -> None:
+        """One permit from ``limiter``, told to the observers (see :meth:`observe`).
+
+        Raises:
+            AcquireTimeout: no permit within ``max_wait`` seconds.
+        """
+        try:
+            waited = limiter.acquire(timeout=self._max_wait)
+        except AcquireTimeout:
+            self._tell(False, 0.0)
+            raise
+        self._tell(True, waited)
+
+    def _tell(self, granted: bool, waited: float) -> None:
+        for observer in self._watchers:
+            observer.on_acquire(self._window_name, 1, granted, waited)
+
+    def _tell_pause(self, seconds: float) -> None:
+        for observer in self._watchers:
+            observer.on_pause(self._window_name, float(seconds))
+
+    def _tell_response(self, refused: bool) -> None:
+        for observer in self._watchers:
+            on_response = getattr(observer, "on_response", None)
+            if on_response is not None:
+                on_response(self._window_name, refused)
+
     def _refusal(self, limits: LimitSet, exc: AcquireTimeout) -> Exception:
         if limits.daily is not None and limits.daily.wait_time() > self._max_wait:
             return self._daily_spent(limits)
@@ -439,6 +486,7 @@ class HubSpotLimiter:
 
         Returns what a 429 means for the caller, or None for any other status.
         """
+        self._tell_response(status == 429)
         parsed = HubSpotRateLimit.parse(headers)
         if parsed is not None:
             limits = self._adopt(parsed)
@@ -472,6 +520,7 @@ class HubSpotLimiter:
             limits.search_window.pause(seconds)
             with self._lock:
                 self._search_hold = max(self._search_hold, self._clock.now() + seconds)
+            self._tell_pause(seconds)
             return _Verdict(SECONDLY, seconds)
         seconds = self._window_frees_in(limits, parsed)
         self.pause(seconds)

@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import hubspot
@@ -24,7 +25,7 @@ from hubspot_support import NOON, TOKEN
 from ratewindow_hubspot import TIERS, Tier, limiter_of
 from ratewindow_hubspot.testing import FakeHubSpot, token_fingerprint
 
-from ratewindow import DailyQuota, Limits, RateLimitedExecutor, SlidingWindow, SQLiteStore
+from ratewindow import AcquireTimeout, DailyQuota, Limits, RateLimitedExecutor, SlidingWindow, SQLiteStore
 from ratewindow.testing import ManualClock
 
 
@@ -391,3 +392,76 @@ def test_forecast_the_seed_workload_and_a_day_beyond_the_daily_limit(clock: Manu
     assert day.resets_at is not None and day.resets_at.isoformat() == "2026-03-05T00:00:00-05:00"
     with pytest.raises(ValueError, match="n must be a positive integer"):
         limiter.forecast(0)
+
+
+# -- watching the client ---------------------------------------------------------------------------
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def test_the_limiter_is_watched_and_every_request_grant_is_counted_once(clock: ManualClock) -> None:
+    from ratewindow.metrics import PrometheusMetrics
+
+    with FakeHubSpot(tier="starter", clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
+        hs = ratewindow_hubspot.client(TOKEN, host=fake.url, tier="professional", clock=clock)
+        metrics = PrometheusMetrics().watch(limiter_of(hs))
+        server = metrics.serve(0)
+        try:
+            api = hs.crm.objects.calls.basic_api
+            api.get_page(limit=1)  # its headers show the starter tier: the limits are rebuilt
+            hs.api_request({"method": "GET", "path": "/crm/v3/objects/calls"})
+            hs.api_request({"method": "POST", "path": "/crm/v3/objects/notes/search", "body": {"limit": 1}})
+            for _ in range(97):
+                api.get_page(limit=1)
+            api.get_page(limit=1)  # the 101st waits for the window
+            values = scrape(server.server_port)
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert limiter_of(hs).stats.adoptions == 1
+    label = f'{{limiter="{limiter_of(hs).name}"}}'
+    assert values[f"ratewindow_grants_total{label}"] == fake.stats.total == 101
+    assert values[f"ratewindow_wait_seconds_count{label}"] == 101
+    assert values[f"ratewindow_wait_seconds_sum{label}"] == pytest.approx(10.1)
+    assert values[f"ratewindow_responses_total{label}"] == 101
+    assert f"ratewindow_denials_total{label}" not in values
+
+
+def test_a_429_is_a_pause_and_a_refusal_in_opentelemetry(clock: ManualClock) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from ratewindow.otel import OpenTelemetryMetrics
+
+    reader = InMemoryMetricReader()
+    with FakeHubSpot(window_limit=2, clock=clock, wall_clock=clock, tokens=[TOKEN]) as fake:
+        hs = ratewindow_hubspot.client(TOKEN, host=fake.url, limits=SlidingWindow(2, 10.0, clock=clock),
+                                       max_wait=5.0, clock=clock)
+        OpenTelemetryMetrics(MeterProvider(metric_readers=[reader])).watch(limiter_of(hs))
+        api = hs.crm.objects.calls.basic_api
+        api.get_page(limit=1)
+        hubspot.HubSpot(access_token=TOKEN, host=fake.url).crm.objects.calls.basic_api.get_page(
+            limit=1
+        )  # another process fills the window
+        with pytest.raises(Exception) as info:
+            api.get_page(limit=1)
+        assert getattr(info.value, "status", None) == 429  # every worker paused until the window frees
+        with pytest.raises(AcquireTimeout):
+            api.get_page(limit=1)  # the window frees in 10 s, beyond max_wait: refused, not sent
+    assert fake.stats.by_status == {200: 2, 429: 1}
+    data = reader.get_metrics_data()
+    assert data is not None
+    found = {metric.name: sum(getattr(point, "value", 0) for point in metric.data.data_points)
+             for r in data.resource_metrics for s in r.scope_metrics for metric in s.metrics
+             if all(dict(point.attributes) == {"limiter": limiter_of(hs).name}
+                    for point in metric.data.data_points)}
+    assert found["ratewindow.grants"] == 2
+    assert found["ratewindow.denials"] == 1
+    assert found["ratewindow.pauses"] == 1
+    assert (found["ratewindow.responses"], found["ratewindow.refusals"]) == (2, 1)

@@ -152,6 +152,7 @@ class SalesforceAdapter(RateLimitedAdapter):
         code, message = (None, "")
         if status in (401, 403):
             code, message = error_code_of(response.content)
+        self.org.responded(status == 403 and code == "REQUEST_LIMIT_EXCEEDED")
         cost = request_cost(request)
         header = response.headers.get("Sforce-Limit-Info")
         self.org.calibrate(header, _charged(cost, request, response, code))

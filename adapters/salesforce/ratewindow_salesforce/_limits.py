@@ -43,6 +43,7 @@ from ratewindow import (
     Limiter,
     Limits,
     MonotonicClock,
+    Observer,
     Probe,
     Reservation,
     SalesforceLimitInfo,
@@ -184,12 +185,28 @@ class ClientStats:
         return max(0, self.allowance - self.ours - self.foreign)
 
 
+class _Relay:
+    """Observes each limiter the org builds, and tells the org's observers about its grants and
+    refusals under the org's name, whichever limiter holds the allowance now (the daily window is
+    rebuilt as the headers come). Pauses are told by ``SalesforceLimiter.pause`` itself."""
+
+    def __init__(self, org: SalesforceLimiter) -> None:
+        self._org = org
+
+    def on_acquire(self, limiter: str, cost: float, granted: bool, waited: float) -> None:
+        self._org._tell(cost, granted, waited)
+
+    def on_pause(self, limiter: str, seconds: float) -> None:
+        return None
+
+
 class SalesforceLimiter:
     """The limiters of one org and their calibration (``limiter_of(sf)``); a ratewindow
     ``Limiter`` whose permits every request of the wrapped client takes.
 
     ``acquire`` raises ``AllocationExhausted`` instead of waiting hours for the rolling window.
-    Thread-safe: one lock guards calibration and the rebuilds of the daily window.
+    Thread-safe: one lock guards calibration and the rebuilds of the daily window. It can be
+    watched like a ratewindow limiter (:meth:`observe`, ``PrometheusMetrics().watch(limiter_of(sf))``).
 
     >>> from ratewindow import MemoryStore
     >>> limits = OrgLimits(allocation=100, reserve=0.1)
@@ -209,12 +226,18 @@ class SalesforceLimiter:
         self._probe = Probe(0 if limits.allocation is not None else 1)
         self._counted = SlidingWindow(_UNBOUNDED, limits.window, name=f"{name}:counted", store=store,
                                       clock=self._clock)
+        # Not ``_observers``: ``ratewindow.http`` tells those of 429s, and Salesforce refuses with 403
+        # REQUEST_LIMIT_EXCEEDED instead (``SalesforceAdapter`` tells each response itself).
+        self._watchers: tuple[Observer, ...] = ()
+        self._relay = _Relay(self)
         self._pace = (
             SlidingWindow(limits.per_minute, 60.0, name=f"{name}:minute", store=store, clock=self._clock,
                           margin=limits.margin)
             if limits.per_minute is not None
             else None
         )
+        if self._pace is not None:
+            self._pace.observe(self._relay)
         self.allocation: int | None = limits.allocation
         self.org_used: int | None = None
         self.foreign = 0
@@ -249,12 +272,15 @@ class SalesforceLimiter:
                               clock=self._clock) if room >= 1 else None
         members = [m for m in (daily, self._pace) if m is not None]
         self._daily = daily
+        if daily is not None:
+            daily.observe(self._relay)
         if not members:
             self._limiter = None
         elif len(members) == 1:
             self._limiter = members[0]
         else:
             self._limiter = Limits(*members, name=self.name)
+            self._limiter.observe(self._relay)
 
     def _expire_foreign(self) -> None:
         """Other apps' use measured one window ago has expired by now: forget it."""
@@ -346,8 +372,40 @@ class SalesforceLimiter:
             self._foreign_at = now
             self._rebuild()
             if self._unbooked and self._daily is not None:
-                self._daily.try_acquire(min(self._unbooked, self._daily.limit))
+                # Booked on a handle of the same window that is not observed: these requests'
+                # grants were told when they were sent.
+                booked = SlidingWindow(self._daily.limit, self.limits.window, name=self.name,
+                                       store=self._store, clock=self._clock)
+                booked.try_acquire(min(self._unbooked, self._daily.limit))
                 self._unbooked = 0
+
+    # -- observers ----------------------------------------------------------------------------------
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` (a ``ratewindow.Observer``) about every decision from now on, under
+        :attr:`name`, as a ratewindow limiter tells them: each grant once (by ``try_acquire``,
+        ``acquire``, ``acquire_async``, or a ``reserve`` when confirmed), each refusal (the
+        allowance or the pace), each pause, and each response of the wrapped client
+        (``on_response``, ``refused`` for ``REQUEST_LIMIT_EXCEEDED``).
+
+        Raises:
+            TypeError: ``observer`` has no ``on_acquire`` or no ``on_pause`` method.
+        """
+        if not (hasattr(observer, "on_acquire") and hasattr(observer, "on_pause")):
+            raise TypeError(f"observer must have on_acquire and on_pause methods, got {observer!r}")
+        with self._lock:
+            self._watchers = (*self._watchers, observer)
+
+    def _tell(self, cost: float, granted: bool, waited: float) -> None:
+        for observer in self._watchers:
+            observer.on_acquire(self.name, cost, granted, waited)
+
+    def responded(self, refused: bool) -> None:
+        """Tell the observers about one response to a request of the wrapped client; ``refused``
+        if Salesforce refused it with ``REQUEST_LIMIT_EXCEEDED``."""
+        for observer in self._watchers:
+            on_response = getattr(observer, "on_response", None)
+            if on_response is not None:
+                on_response(self.name, refused)
 
     # -- the Limiter protocol -------------------------------------------------------------------------
     def _current(self) -> tuple[Limiter | None, SlidingWindow | None]:
@@ -397,8 +455,12 @@ class SalesforceLimiter:
         """Take ``cost`` units now if they fit the allowance and the pace; never waits."""
         limiter, daily = self._current()
         if self.allocation is not None and (daily is None or cost > daily.limit):
+            self._tell(cost, False, 0.0)
             return False
-        return True if limiter is None else limiter.try_acquire(cost)
+        if limiter is None:
+            self._tell(cost, True, 0.0)
+            return True
+        return limiter.try_acquire(cost)  # told by the relay
 
     def acquire(self, cost: int = 1, timeout: float | None = None) -> float:
         """Take ``cost`` units, waiting at most ``min(timeout, max_wait)`` seconds; returns the
@@ -410,9 +472,11 @@ class SalesforceLimiter:
         """
         limiter, daily = self._current()
         if self.allocation is not None and (daily is None or cost > daily.limit):
+            self._tell(cost, False, 0.0)
             raise self.exhausted(cost)
         if limiter is None:
             self._permitted(cost)
+            self._tell(cost, True, 0.0)
             return 0.0
         bound = self.limits.max_wait if timeout is None else min(timeout, self.limits.max_wait)
         try:
@@ -428,9 +492,11 @@ class SalesforceLimiter:
         """``acquire`` for asyncio. Raises as ``acquire``."""
         limiter, daily = self._current()
         if self.allocation is not None and (daily is None or cost > daily.limit):
+            self._tell(cost, False, 0.0)
             raise self.exhausted(cost)
         if limiter is None:
             self._permitted(cost)
+            self._tell(cost, True, 0.0)
             return 0.0
         bound = self.limits.max_wait if timeout is None else min(timeout, self.limits.max_wait)
         try:
@@ -451,7 +517,8 @@ class SalesforceLimiter:
         return wait
 
     def reserve(self, cost: int = 1) -> Reservation:
-        """Book ``cost`` units at the earliest time they fit.
+        """Book ``cost`` units at the earliest time they fit. The grant is told to the observers
+        when the reservation is confirmed (see ``ratewindow.Observer``).
 
         Raises:
             AllocationExhausted: the allowance can never hold ``cost`` with other apps' use.
@@ -459,6 +526,7 @@ class SalesforceLimiter:
         """
         limiter, daily = self._current()
         if self.allocation is not None and (daily is None or cost > daily.limit):
+            self._tell(cost, False, 0.0)
             raise self.exhausted(cost)
         if limiter is None:
             raise RuntimeError(f"{self.name}: nothing to reserve against before the allocation is known")
@@ -482,6 +550,8 @@ class SalesforceLimiter:
                                          clock=self._clock).pause)
         for target in targets:
             target(seconds)
+        for observer in self._watchers:
+            observer.on_pause(self.name, float(seconds))
 
     def forecast(self, n: int, cost: int = 1) -> Forecast:
         """When ``n`` more requests of ``cost`` units would all have been permitted at the

@@ -9,6 +9,7 @@ import pickle
 import re
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -464,3 +465,80 @@ def test_two_clients_share_one_org_through_a_sqlite_store(fake: FakeSalesforce, 
         second.limits()
     assert fake.allocation_used == 20 and fake.stats.refusals == 0 and fake.stats.total == 20
     assert rs.limiter_of(first).stats.ours == rs.limiter_of(second).stats.ours == 20
+
+
+# -- watching the client ---------------------------------------------------------------------------
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def test_the_limiter_is_watched_and_every_request_grant_is_counted_once(make_fake: MakeFake,
+                                                                       connect: Connect) -> None:
+    from ratewindow.metrics import PrometheusMetrics
+
+    clock = ManualClock(start=1_000.0)
+    fake = make_fake(allocation=10, clock=clock)
+    sf = connect(fake, limits=rs.OrgLimits(reserve=0.1, per_minute=4, margin=0.0), clock=clock)
+    org = rs.limiter_of(sf)
+    metrics = PrometheusMetrics().watch(org)
+    server = metrics.serve(0)
+    try:
+        for _ in range(9):  # the allowance: 9 of 10. The first goes alone and teaches the allocation.
+            sf.limits()
+        with pytest.raises(rs.AllocationExhausted):
+            sf.limits()  # the reserve: refused, not sent
+        values = scrape(server.server_port)
+    finally:
+        server.shutdown()
+        server.server_close()
+    label = f'{{limiter="{org.name}"}}'
+    # One grant per request sent, whichever limiter held the allowance (the pace alone, then the
+    # pace and the daily window, rebuilt from the first header); the probe's unit, booked in the
+    # daily window once it existed, is not a second grant.
+    assert values[f"ratewindow_grants_total{label}"] == fake.stats.total == 9
+    assert values[f"ratewindow_denials_total{label}"] == 1
+    assert values[f"ratewindow_wait_seconds_sum{label}"] == 120.0  # 4 a minute: the 5th and 9th wait 60 s
+    assert values[f"ratewindow_responses_total{label}"] == 9
+    assert f"ratewindow_refusals_total{label}" not in values  # never refused by Salesforce
+    assert values[f"ratewindow_available{label}"] == 0
+
+
+def test_refusals_pauses_and_reservations_reach_opentelemetry(make_fake: MakeFake, connect: Connect) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from ratewindow.otel import OpenTelemetryMetrics
+
+    clock = ManualClock(start=1_000.0)
+    fake = make_fake(allocation=5, clock=clock)
+    sf = connect(fake, limits=rs.OrgLimits(allocation=1_000), clock=clock)  # wrongly told 1,000
+    org = rs.limiter_of(sf)
+    assert org.reserve().wait() == 0.0  # a reservation, told when confirmed
+    reader = InMemoryMetricReader()
+    OpenTelemetryMetrics(MeterProvider(metric_readers=[reader])).watch(org)
+    booking = org.reserve()
+    assert booking.cancel()  # given back: not a grant
+    assert org.reserve(2).wait() == 0.0
+    for _ in range(5):
+        sf.limits()
+        clock.advance(1.0)
+    with pytest.raises(rs.AllocationExhausted):
+        sf.limits()  # sent, refused by Salesforce (REQUEST_LIMIT_EXCEEDED): every worker paused
+    with pytest.raises(rs.AllocationExhausted):
+        sf.limits()  # paused: not sent
+    assert fake.stats.total == 6 and fake.stats.refusals == 1
+    data = reader.get_metrics_data()
+    assert data is not None
+    found = {metric.name: sum(getattr(point, "value", 0) for point in metric.data.data_points)
+             for r in data.resource_metrics for s in r.scope_metrics for metric in s.metrics
+             if all(dict(point.attributes) == {"limiter": org.name} for point in metric.data.data_points)}
+    assert found["ratewindow.grants"] == 1 + 6  # the reservation of 2, then one per request sent
+    assert found["ratewindow.granted_units"] == 2 + 6
+    assert found["ratewindow.denials"] == 1
+    assert found["ratewindow.pauses"] == 1
+    assert (found["ratewindow.responses"], found["ratewindow.refusals"]) == (6, 1)
