@@ -3,10 +3,12 @@
 The interception point is the client's ``requests.Session``: simple-salesforce 1.12 sends every
 REST call (``_call_salesforce`` of ``Salesforce`` and ``SFType``: describe, CRUD, query and
 query-more, ``restful``, ``limits``, Tooling, Apex REST) and every Bulk 1.0 / 2.0 and Metadata
-deploy/retrieve call (``util.call_salesforce``) through ``sf.session``. A ``RateLimitedAdapter``
-mounted there for ``https://{instance}/`` takes the permits. The one exception is the Metadata
-SOAP API (``sf.mdapi.describe_metadata()``, ``sf.mdapi.CustomObject.read(...)``): zeep posts it
-through a session of its own, so ``wrap`` gives ``sf.mdapi`` a zeep transport on ``sf.session``.
+deploy/retrieve call (``util.call_salesforce``) through ``sf.session``. A ``SalesforceAdapter``
+mounted there for ``https://{instance}/`` takes the permits, then sends through the transport
+adapter the session had for the instance (the user's proxy, TLS, retrying or mock adapter is
+kept). The one exception is the Metadata SOAP API (``sf.mdapi.describe_metadata()``,
+``sf.mdapi.CustomObject.read(...)``): zeep posts it through a session of its own, so ``wrap``
+gives ``sf.mdapi`` a zeep transport on ``sf.session``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from ratewindow import (
     store_from_env,
 )
 from ratewindow.http import RateLimitedAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from simple_salesforce.api import Salesforce
+from urllib3.util.retry import Retry as Urllib3Retry
 
 from ratewindow_salesforce._errors import RETRY, error_code_of
 from ratewindow_salesforce._limits import OrgLimits, SalesforceLimiter
@@ -104,20 +108,65 @@ def _charged(cost: int, request: requests.PreparedRequest, response: requests.Re
     return 0 if response.status_code >= 400 else cost  # a rejected envelope ran nothing
 
 
-class SalesforceAdapter(RateLimitedAdapter):
+def _is_stock(adapter: BaseAdapter) -> bool:
+    """Whether ``adapter`` is indistinguishable from requests' own ``HTTPAdapter()`` (what a new
+    ``requests.Session`` mounts): same class, retries, pool and pool-manager settings."""
+    if type(adapter) is not HTTPAdapter:
+        return False
+    fresh = HTTPAdapter()
+    try:
+        settings = ("config", "_pool_connections", "_pool_maxsize", "_pool_block")
+        return (all(getattr(adapter, name, None) == getattr(fresh, name) for name in settings)
+                and repr(adapter.max_retries) == repr(fresh.max_retries)
+                and adapter.poolmanager.connection_pool_kw == fresh.poolmanager.connection_pool_kw)
+    finally:
+        fresh.close()
+
+
+def _re_sends(adapter: BaseAdapter) -> bool:
+    """Whether an ``HTTPAdapter``'s urllib3 policy may send one request more than once."""
+    retry = getattr(adapter, "max_retries", None)
+    if not isinstance(retry, Urllib3Retry):
+        return False
+    if retry.total is False or (retry.total is not None and retry.total <= 0):
+        return False
+    counts = (retry.connect, retry.read, retry.status, retry.other)
+    return any(count is None or (count is not False and count > 0) for count in counts)
+
+
+class _Forwarding(HTTPAdapter):
+    """Where ``RateLimitedAdapter.send`` hands the request once it holds its permits (its
+    ``super().send``): the transport adapter the session had for the instance, or this adapter's
+    own connection pool when that was requests' stock ``HTTPAdapter``."""
+
+    transport: BaseAdapter | None
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        transport = self.transport
+        if transport is None:
+            return super().send(request, *args, **kwargs)
+        return transport.send(request, *args, **kwargs)
+
+
+class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
     """The transport adapter ``wrap`` mounts on ``sf.session`` for the instance host.
 
     For each request: hold a concurrency slot (if configured) while in flight, take
-    ``request_cost(request)`` permits from the org's limiters, send once (``max_retries=0``),
-    then calibrate from ``Sforce-Limit-Info`` and turn 403 ``REQUEST_LIMIT_EXCEEDED`` into
-    ratewindow's signals (``AllocationExhausted``, ``RetryLater``). A 401 ``INVALID_SESSION_ID``
-    is returned as is (simple-salesforce raises ``SalesforceExpiredSession``), unless a
-    ``refresh`` callback was given: then it is called once per expired token and the request is
-    sent once more with the new token (taking a new permit).
+    ``request_cost(request)`` permits from the org's limiters, then send through ``transport``
+    (the adapter the session had for the instance, kept as it is: a proxy, custom TLS, retrying
+    or mock adapter), or, if that was requests' stock ``HTTPAdapter``, through an equivalent one
+    with a pool sized to the workers (``max_retries=0``, as requests' default). Then calibrate
+    from ``Sforce-Limit-Info`` and turn 403 ``REQUEST_LIMIT_EXCEEDED`` into ratewindow's signals
+    (``AllocationExhausted``, ``RetryLater``). An expired session (401 ``INVALID_SESSION_ID``
+    for REST, 400 ``InvalidSessionId`` for Bulk 1.0) is returned as is (simple-salesforce raises
+    its error), unless a ``refresh`` callback was given: then it is called once per expired token
+    and the request is sent once more with the new token, in the header it was sent with (taking a
+    new permit).
     """
 
     def __init__(self, org: SalesforceLimiter, sf: Salesforce, *, concurrency: ConcurrencyLimit | None,
-                 refresh: RefreshToken | None) -> None:
+                 refresh: RefreshToken | None, transport: BaseAdapter | None = None,
+                 owns_transport: bool = False) -> None:
         pool = max(POOL_SIZE, concurrency.limit if concurrency is not None else 0)
         super().__init__(org, on_response=self._check, pool_maxsize=pool, cost=request_cost,
                          concurrency=concurrency)
@@ -125,6 +174,10 @@ class SalesforceAdapter(RateLimitedAdapter):
         self.org = org
         #: The concurrency cap, if any.
         self.concurrency = concurrency
+        #: The adapter requests are sent through once they hold their permits; None: this
+        #: adapter's own pool (the session had requests' stock ``HTTPAdapter``).
+        self.transport = transport
+        self._owns_transport = owns_transport  # it was mounted on the instance's own prefix: close it with us
         self._sf = weakref.ref(sf)
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
@@ -204,6 +257,13 @@ class SalesforceAdapter(RateLimitedAdapter):
                    ) -> requests.Response:
         """Slot, permits, one send, then ``_check`` (``RateLimitedAdapter.send``)."""
         return RateLimitedAdapter.send(self, request, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close this adapter's own pool, and the transport if it was mounted on the instance's
+        prefix (``wrap`` took its place, so the session no longer closes it)."""
+        super().close()
+        if self._owns_transport and self.transport is not None:
+            self.transport.close()
 
     def __repr__(self) -> str:
         return f"SalesforceAdapter(org={self.org!r}, concurrency={self.concurrency!r}, sent={self.sent})"
@@ -289,10 +349,12 @@ def wrap(
 ) -> Salesforce:
     """Make every HTTP request of an existing ``simple_salesforce.Salesforce`` take its permits.
 
-    Mounts a ``SalesforceAdapter`` on ``sf.session`` for ``https://{sf.sf_instance}/`` (the most
-    specific prefix, so it wins over any adapter the session already has; it never re-sends:
-    ``max_retries=0``) and routes the Metadata SOAP API through the same session. Wrapping again
-    replaces the earlier configuration.
+    Mounts a ``SalesforceAdapter`` on ``sf.session`` for ``https://{sf.sf_instance}/``: each
+    request takes its permits there, then goes on through the adapter the session had for the
+    instance (a proxy, custom TLS, retrying or mock adapter is kept as it is; requests' stock
+    ``HTTPAdapter`` is stood in for by one with a pool sized to the workers, which re-sends
+    nothing either). Routes the Metadata SOAP API through the same session. Wrapping again
+    replaces the earlier configuration and keeps the transport.
 
     Args:
         sf: the client to wrap; returned, changed in place.
@@ -340,11 +402,27 @@ def wrap(
                          f"got {concurrency!r}")
     org = SalesforceLimiter(org_name, chosen, shared, clock)
     prefix = f"https://{str(sf.sf_instance).lower()}/"
-    old = sf.session.adapters.get(prefix)
-    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh)
+    mounted = sf.session.adapters.get(prefix)  # on the instance's own prefix: mount() replaces it
+    found = sf.session.get_adapter(prefix)  # what the session sends the instance's requests through
+    transport: BaseAdapter | None
+    if isinstance(found, SalesforceAdapter):  # wrapped before: keep what it sent through
+        transport, owns = found.transport, found._owns_transport
+        found._owns_transport = False
+    else:
+        transport, owns = found, found is mounted
+    if transport is not None and _is_stock(transport):
+        if owns:
+            transport.close()  # displaced and unused: its stand-in is the adapter's own pool
+        transport, owns = None, False
+    elif transport is not None and _re_sends(transport):
+        log.warning("salesforce: %s: the session's adapter for %s re-sends requests itself (max_retries=%r); "
+                    "those re-sends take no permit (Salesforce counts them, and Sforce-Limit-Info shows "
+                    "them as other apps' use)", org_name, prefix, getattr(transport, "max_retries", None))
+    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh, transport=transport,
+                                owns_transport=owns)
     sf.session.mount(prefix, adapter)
-    if isinstance(old, SalesforceAdapter):
-        old.close()
+    if isinstance(found, SalesforceAdapter):
+        found.close()
     existing = sf.__dict__.get("_mdapi")
     if existing is None or isinstance(existing, _MetadataApi):
         sf.__dict__["_mdapi"] = _MetadataApi(sf)

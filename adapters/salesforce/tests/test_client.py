@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -106,17 +107,80 @@ def test_bulk_bulk2_and_metadata_go_through_the_session(fake: FakeSalesforce, co
     assert adapter.org.available() == 15_000 - 3  # one permit each
 
 
-def test_a_user_adapter_with_retries_is_bypassed_nothing_is_resent(fake: FakeSalesforce,
-                                                                  sessions: list[requests.Session]) -> None:
+class CountingAdapter(HTTPAdapter):
+    """A user's transport: records every request it is handed, then sends it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent: list[tuple[str, str]] = []
+        self.closed = 0
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.sent.append((request.method or "", urlsplit(request.url or "").path))
+        return super().send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
+@pytest.mark.parametrize("where", ["instance", "https://"])
+def test_the_users_mounted_adapter_keeps_receiving_every_request_one_permit_each(
+        fake: FakeSalesforce, sessions: list[requests.Session], where: str) -> None:
+    http = fake.session()
+    sessions.append(http)
+    counting = CountingAdapter()
+    http.mount(f"{fake.instance_url}/" if where == "instance" else where, counting)
+    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
+                 limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    adapter = adapter_of(sf)
+    assert adapter.transport is counting
+    sf.describe()
+    assert sf.query_all("SELECT Id FROM Account")["totalSize"] == 5000  # 3 pages
+    batch = {"batchRequests": [{"method": "GET", "url": "v59.0/limits"} for _ in range(4)]}
+    sf.restful("composite/batch", method="POST", json=batch)  # 4 units
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.bulk.Account.query("SELECT Id FROM Account")  # Bulk 1.0: not served, but sent through it
+    with pytest.raises(Exception):  # noqa: B017 - zeep's error for a non-SOAP answer
+        sf.mdapi.describe_metadata()
+    assert counting.sent == [(r.method, r.path) for r in fake.stats.requests]
+    assert len(counting.sent) == adapter.sent == fake.stats.total == 7
+    assert adapter.org.available() == 1_000 - 10  # one permit per unit: 1 + 3 + 4 + 1 + 1
+    assert fake.allocation_used == 9  # the Metadata API's 401 (no SOAP session) is not counted
+
+    rs.wrap(sf, limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())  # wrapping again keeps it
+    assert adapter_of(sf).transport is counting and counting.closed == 0
+    sf.limits()
+    assert len(counting.sent) == fake.stats.total == 8
+    http.close()
+    assert counting.closed >= 1  # closed with the session, wherever it was mounted
+
+
+def test_requests_stock_adapter_is_stood_in_for_by_the_adapters_own_pool(
+        fake: FakeSalesforce, connect: Connect) -> None:
+    sf = connect(fake)
+    adapter = adapter_of(sf)
+    assert adapter.transport is None and adapter.max_retries.total == 0  # nothing re-sent below ratewindow
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] >= 64
+    sf.limits()
+    assert adapter.sent == fake.stats.total == 1
+
+
+def test_a_user_adapter_that_re_sends_is_kept_and_its_re_sends_take_no_permit(
+        fake: FakeSalesforce, sessions: list[requests.Session], caplog: pytest.LogCaptureFixture) -> None:
     http = fake.session()
     sessions.append(http)
     http.mount("https://", HTTPAdapter(max_retries=Urllib3Retry(total=5, status_forcelist=[404],
-                                                                 allowed_methods=None, backoff_factor=0)))
-    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
-                 store=MemoryStore())
+                                                                 allowed_methods=None, backoff_factor=0,
+                                                                 raise_on_status=False)))
+    with caplog.at_level(logging.WARNING, logger="ratewindow.salesforce"):
+        sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
+                     limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    assert "re-sends requests itself" in caplog.text and "take no permit" in caplog.text
     with pytest.raises(SalesforceResourceNotFound):
         sf.restful("sobjects/No_Such__c/describe")
-    assert fake.stats.total == 1
+    assert fake.stats.total == 6  # the user's policy: five re-sends of a 404, as without the wrap
+    assert adapter_of(sf).sent == 1 and adapter_of(sf).org.stats.foreign == 5  # the header told the rest
 
 
 def test_wrap_again_replaces_the_configuration(fake: FakeSalesforce, connect: Connect) -> None:
