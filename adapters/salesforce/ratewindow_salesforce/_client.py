@@ -38,7 +38,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from simple_salesforce.api import Salesforce
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from ratewindow_salesforce._errors import RETRY, error_code_of
+from ratewindow_salesforce._errors import RETRY, bulk_exception_code_of, error_code_of
 from ratewindow_salesforce._limits import OrgLimits, SalesforceLimiter
 
 __all__ = ["SalesforceAdapter", "adapter_of", "client", "executor", "limiter_of", "wrap"]
@@ -50,6 +50,8 @@ log = logging.getLogger("ratewindow.salesforce")
 CONCURRENCY_LEASE = 600.0
 #: Connections kept to the instance; more threads than this open and drop extra connections.
 POOL_SIZE = 64
+#: Session ids refreshed away that are still swapped for the current one (see ``_renew``).
+_STALE_KEPT = 16
 
 _BATCH = re.compile(r"/services/data/v[^/]+/composite/batch/?")
 _VERSIONS = re.compile(r"/services/data/?")
@@ -84,9 +86,10 @@ def _batch_size(body: object) -> int:
 
 def _charged(cost: int, request: requests.PreparedRequest, response: requests.Response,
              code: str | None) -> int:
-    """Units Salesforce charged for an answered request: none for 401 and limit refusals; for a
-    Composite Batch, one per subrequest it ran (refused and halted ones excepted)."""
-    if cost == 0 or response.status_code == 401 or code == "REQUEST_LIMIT_EXCEEDED":
+    """Units Salesforce charged for an answered request: none for 401, Bulk 1.0's expired session
+    (400 ``InvalidSessionId``) and limit refusals; for a Composite Batch, one per subrequest it
+    ran (refused and halted ones excepted)."""
+    if cost == 0 or response.status_code == 401 or code in ("REQUEST_LIMIT_EXCEEDED", "InvalidSessionId"):
         return 0
     batch = request.method == "POST" and _BATCH.fullmatch(urlsplit(request.url or "").path) is not None
     if not batch:
@@ -106,6 +109,38 @@ def _charged(cost: int, request: requests.PreparedRequest, response: requests.Re
                 ran += 1
             return ran
     return 0 if response.status_code >= 400 else cost  # a rejected envelope ran nothing
+
+
+def _is_bulk1(request: requests.PreparedRequest) -> bool:
+    """A Bulk API 1.0 request (``/services/async/...``)."""
+    return urlsplit(request.url or "").path.startswith("/services/async/")
+
+
+def session_of(request: requests.PreparedRequest) -> tuple[str, str] | None:
+    """``(header, session id)`` a request carries its session in: ``Authorization: Bearer ...``
+    (REST, Bulk 2.0) or ``X-SFDC-Session`` (Bulk 1.0); None if neither."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        return "Authorization", authorization[len("Bearer "):]
+    bulk = request.headers.get("X-SFDC-Session")
+    if bulk:
+        return "X-SFDC-Session", str(bulk)
+    return None
+
+
+def _session_value(header: str, token: str) -> str:
+    return f"Bearer {token}" if header == "Authorization" else token
+
+
+def session_expired(response: requests.Response) -> bool:
+    """Salesforce refused the request's session as expired or invalid: 401
+    ``INVALID_SESSION_ID`` (REST, Bulk 2.0), or 400 ``InvalidSessionId`` from Bulk API 1.0."""
+    status = response.status_code
+    if status == 401:
+        return error_code_of(response.content)[0] == "INVALID_SESSION_ID"
+    if status == 400 and _is_bulk1(response.request):
+        return bulk_exception_code_of(response.content) == "InvalidSessionId"
+    return False
 
 
 def _is_stock(adapter: BaseAdapter) -> bool:
@@ -181,15 +216,18 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
         self._sf = weakref.ref(sf)
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
+        self._stale: dict[str, None] = {}  # session ids refreshed away, oldest first
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self._stale:
+            self._renew(request)
         probe = request_cost(request) > 0 and self.org.enter()
         try:
             try:
                 response = self._send_once(request, args, kwargs)
             finally:
                 self.org.settle()  # answered or not, no longer in flight
-            if response.status_code == 401 and self._refresh is not None:
+            if self._refresh is not None and session_expired(response):
                 response = self._resend_with_fresh_token(request, response, args, kwargs)
             return response
         finally:
@@ -204,10 +242,12 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
         code, message = (None, "")
         if status in (401, 403):
             code, message = error_code_of(response.content)
+        elif status == 400 and _is_bulk1(request):
+            code = bulk_exception_code_of(response.content)
         cost = request_cost(request)
         header = response.headers.get("Sforce-Limit-Info")
         self.org.calibrate(header, _charged(cost, request, response, code))
-        if status == 401:
+        if status == 401 or code == "InvalidSessionId":
             self.org.count("expired")
         if status != 403 or code != "REQUEST_LIMIT_EXCEEDED":
             return
@@ -224,16 +264,31 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
             self.org.pause(pause)
         raise RetryLater(after=pause, message=f"Salesforce {self.org.name}: {message or code}")
 
+    def _current_token(self) -> str | None:
+        sf = self._sf()
+        return None if sf is None else str(getattr(sf, "__dict__", {}).get("session_id", ""))
+
+    def _renew(self, request: requests.PreparedRequest) -> None:
+        """A request built before a refresh (an ``SFType`` or bulk object kept from before)
+        carries a session id known to be expired: send it with the current one instead."""
+        carried = session_of(request)
+        current = self._current_token()
+        if carried is not None and current and carried[1] in self._stale:
+            request.headers[carried[0]] = _session_value(carried[0], current)
+
     def _resend_with_fresh_token(self, request: requests.PreparedRequest, response: requests.Response,
                                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> requests.Response:
-        code, _ = error_code_of(response.content)
+        """Salesforce said the session expired: refresh it (once per expired token, whichever
+        thread sees it first) and send the request once more with the new session id, in the
+        header it was sent with (``Authorization: Bearer`` or Bulk 1.0's ``X-SFDC-Session``)."""
         sf = self._sf()
-        sent_with = request.headers.get("Authorization", "")
-        if code != "INVALID_SESSION_ID" or sf is None or not sent_with.startswith("Bearer "):
+        carried = session_of(request)
+        if sf is None or carried is None:
             return response
+        header, sent_with = carried
         with self._refresh_lock:
-            current = str(getattr(sf, "__dict__", {}).get("session_id", ""))
-            if sent_with == f"Bearer {current}":  # nobody refreshed since this request was sent
+            current = self._current_token() or ""
+            if sent_with == current:  # nobody refreshed since this request was sent
                 assert self._refresh is not None
                 try:
                     token = self._refresh()
@@ -244,10 +299,13 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
                     raise
                 self.org.count("refreshes")
                 _set_token(sf, token)
+                self._stale[sent_with] = None
+                while len(self._stale) > _STALE_KEPT:
+                    del self._stale[next(iter(self._stale))]
                 current = token
                 log.info("salesforce: %s: session refreshed by the refresh callback", self.org.name)
         response.close()
-        request.headers["Authorization"] = f"Bearer {current}"
+        request.headers[header] = _session_value(header, current)
         try:
             return self._send_once(request, args, kwargs)
         finally:

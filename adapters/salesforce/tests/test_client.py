@@ -19,7 +19,11 @@ from ratewindow import AcquireTimeout, ConcurrencyLimit, MemoryStore, QuotaExhau
 from ratewindow.testing import ManualClock
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceResourceNotFound
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceResourceNotFound,
+)
 from urllib3.util.retry import Retry as Urllib3Retry
 
 import ratewindow_salesforce as rs
@@ -113,10 +117,12 @@ class CountingAdapter(HTTPAdapter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sent: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # as sent (a re-send changes the request in place)
         self.closed = 0
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         self.sent.append((request.method or "", urlsplit(request.url or "").path))
+        self.headers.append(dict(request.headers))
         return super().send(request, *args, **kwargs)
 
     def close(self) -> None:
@@ -435,6 +441,46 @@ def test_a_refresh_that_does_not_help_is_not_repeated(make_fake: MakeFake, conne
     with pytest.raises(SalesforceExpiredSession):
         sf.limits()
     assert calls == [1] and fake.stats.total == 2  # the first try and one re-send
+
+
+def test_refresh_renews_an_expired_bulk_1_session_in_the_header_it_was_sent_in(
+        make_fake: MakeFake, sessions: list[requests.Session]) -> None:
+    fake = make_fake(session_ids={"00DNEW!token"})
+    http = fake.session()
+    sessions.append(http)
+    recording = CountingAdapter()
+    http.mount("https://", recording)
+    calls: list[int] = []
+
+    def refresh() -> str:
+        calls.append(1)
+        return "00DNEW!token"
+
+    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id="00DOLD!expired", session=http),
+                 refresh=refresh, limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    stale = sf.Account  # built with the old session id, kept across the refresh
+    with pytest.raises(SalesforceResourceNotFound):  # the session is good again; the fake serves no Bulk 1.0 job
+        sf.bulk.Account.query("SELECT Id FROM Account")
+    assert calls == [1] and sf.session_id == "00DNEW!token"
+    assert fake.stats.by_status() == {400: 1, 404: 1}  # Bulk 1.0 says 400 InvalidSessionId, not 401
+    sessions_sent = [(h.get("X-SFDC-Session"), h.get("Authorization")) for h in recording.headers]
+    assert sessions_sent == [("00DOLD!expired", None), ("00DNEW!token", None)]
+    stats = rs.limiter_of(sf).stats
+    assert (stats.expired, stats.refreshes, stats.ours) == (1, 1, 1)  # the refused one is not charged
+
+    stale.describe()  # carries the old id: sent with the new one at once, no 401 first
+    assert recording.headers[-1]["Authorization"] == "Bearer 00DNEW!token"
+    assert fake.stats.by_status() == {400: 1, 404: 1, 200: 1} and calls == [1]
+
+
+def test_an_expired_bulk_1_session_without_refresh_is_the_sdks_error(make_fake: MakeFake, connect: Connect
+                                                                    ) -> None:
+    fake = make_fake(session_ids={"00DGOOD!token"})
+    sf = connect(fake, session_id="00DBAD!expired")
+    with pytest.raises(SalesforceMalformedRequest) as info:  # what simple-salesforce raises for a 400
+        sf.bulk.Account.query("SELECT Id FROM Account")
+    assert info.value.content["exceptionCode"] == "InvalidSessionId"
+    assert fake.stats.total == 1 and rs.limiter_of(sf).stats.expired == 1
 
 
 def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFixture) -> None:

@@ -62,6 +62,8 @@ class Resp:
         if isinstance(body, list) and body and isinstance(body[0], dict):
             code = body[0].get("errorCode")
             return str(code) if code is not None else None
+        if isinstance(body, dict) and body.get("exceptionCode") is not None:  # Bulk API 1.0
+            return str(body["exceptionCode"])
         return None
 
 

@@ -42,6 +42,14 @@ CONCURRENT_MESSAGE = "ConcurrentPerOrgLongTxn Limit exceeded"
 #: The per-minute cap is not a Salesforce limit; this message is the fake's own.
 PER_MINUTE_MESSAGE = "PerMinute Limit exceeded (FakeSalesforce per_minute cap)."
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+#: What the Bulk API 1.0 (``/services/async/``) answers for an expired or invalid session: HTTP 400
+#: with ``exceptionCode`` ``InvalidSessionId``, in JSON when the request is JSON, else in XML.
+BULK_INVALID_SESSION = {"exceptionCode": "InvalidSessionId", "exceptionMessage": "Invalid session id"}
+BULK_INVALID_SESSION_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?><error xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+    b"<exceptionCode>InvalidSessionId</exceptionCode><exceptionMessage>Invalid session id</exceptionMessage>"
+    b"</error>"
+)
 INTERNAL_ERROR = [
     {"message": "An unexpected error occurred in FakeSalesforce.", "errorCode": "UNKNOWN_EXCEPTION"}
 ]
@@ -469,6 +477,11 @@ class FakeSalesforce:
                 return Resp(405, [{"errorCode": "METHOD_NOT_ALLOWED", "message": message}]), 0, 0, False
             return Resp(200, self._api.versions_body()), 0, 0, False
         if not self._authorized(headers):
+            if path.startswith("/services/async/"):  # Bulk API 1.0 answers 400, not 401
+                json_request = "json" in {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+                if json_request:
+                    return Resp(400, BULK_INVALID_SESSION), 0, 0, False
+                return Resp(400, BULK_INVALID_SESSION_XML, {"Content-Type": "application/xml"}), 0, 0, False
             return Resp(401, INVALID_SESSION), 0, 0, False
         is_batch = (
             method == "POST" and re.fullmatch(r"/services/data/[^/]+/composite/batch/?", path) is not None
@@ -505,7 +518,9 @@ class FakeSalesforce:
     def _encode(self, resp: Resp, with_usage: bool) -> _HttpAnswer:
         headers: dict[str, str] = dict(resp.headers)
         payload = b""
-        if resp.status != 204 and resp.body is not None:
+        if isinstance(resp.body, bytes):  # already encoded (CSV, XML): its Content-Type is in headers
+            payload = resp.body
+        elif resp.status != 204 and resp.body is not None:
             payload = json.dumps(resp.body, separators=(",", ":")).encode()
             headers["Content-Type"] = _JSON_TYPE
         if with_usage:
