@@ -459,7 +459,7 @@ def test_refresh_renews_an_expired_bulk_1_session_in_the_header_it_was_sent_in(
     sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id="00DOLD!expired", session=http),
                  refresh=refresh, limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
     stale = sf.Account  # built with the old session id, kept across the refresh
-    with pytest.raises(SalesforceResourceNotFound):  # the session is good again; the fake serves no Bulk 1.0 job
+    with pytest.raises(SalesforceResourceNotFound):  # the session is good again; no Bulk 1.0 job served
         sf.bulk.Account.query("SELECT Id FROM Account")
     assert calls == [1] and sf.session_id == "00DNEW!token"
     assert fake.stats.by_status() == {400: 1, 404: 1}  # Bulk 1.0 says 400 InvalidSessionId, not 401
