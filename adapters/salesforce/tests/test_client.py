@@ -94,21 +94,24 @@ def test_request_cost_is_computed_from_the_request() -> None:
 
 
 def test_bulk_bulk2_and_metadata_go_through_the_session(fake: FakeSalesforce, connect: Connect) -> None:
-    # The fake serves no Bulk or Metadata API: each call is answered (404 / 401) but it must
-    # reach the fake through the rate-limited adapter, exactly once.
+    # The fake serves Bulk 2.0 but no Bulk 1.0 or Metadata API: each of those calls is answered
+    # (404 / 401), and every request must reach the fake through the rate-limited adapter, once.
     sf = connect(fake, limits=rs.OrgLimits(allocation=15_000))
     adapter = adapter_of(sf)
-    with pytest.raises(SalesforceResourceNotFound):
-        list(sf.bulk2.Account.query("SELECT Id FROM Account"))
+    pages = list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0))
+    assert sum(page.count("\n") - 1 for page in pages) == 5000  # CSV: a header line, then the records
     with pytest.raises(SalesforceResourceNotFound):
         sf.bulk.Account.query("SELECT Id FROM Account")
     assert sf.mdapi._client.transport.session is sf.session  # zeep would otherwise use its own session
     with pytest.raises(Exception):  # noqa: B017 - zeep's error for a non-SOAP 401 answer
         sf.mdapi.describe_metadata()
     paths = [record.path for record in fake.stats.requests]
-    assert paths == ["/services/data/v59.0/jobs/query", "/services/async/59.0/job", "/services/Soap/m/59.0/"]
-    assert adapter.sent == 3 == rs.limiter_of(sf).stats.requests
-    assert adapter.org.available() == 15_000 - 3  # one permit each
+    job = paths[1].rsplit("/", 1)[-1]
+    assert paths == ["/services/data/v59.0/jobs/query", *[f"/services/data/v59.0/jobs/query/{job}"] * 2,
+                     f"/services/data/v59.0/jobs/query/{job}/results", "/services/async/59.0/job",
+                     "/services/Soap/m/59.0/"]
+    assert adapter.sent == 6 == rs.limiter_of(sf).stats.requests
+    assert adapter.org.available() == 15_000 - 6  # one permit each
 
 
 class CountingAdapter(HTTPAdapter):

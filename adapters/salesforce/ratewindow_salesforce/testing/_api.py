@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ratewindow_salesforce.testing._bulk import Bulk2
 from ratewindow_salesforce.testing._data import ApiError, OrgData, Txn, make_id, not_found
 
 __all__ = ["Api", "Resp", "version_label"]
@@ -98,6 +99,8 @@ class Api:
         self._limits = limits
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._cursor_counter = 0
+        #: Bulk API 2.0 jobs (``/jobs/``), when the fake serves them.
+        self.bulk2: Bulk2 | None = None
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -171,6 +174,9 @@ class Api:
             return self._query(head, rest[1:], params, headers, version, tooling)
         if head == "composite" and not tooling:
             return self._composite(method, rest[1:], params, body, version, charge, txn, nested)
+        if head == "jobs" and not tooling and not nested and self.bulk2 is not None:
+            status, answer, extra = self.bulk2.dispatch(method, rest[1:], params, body, version)
+            return Resp(status, answer, extra)
         raise not_found()
 
     @staticmethod
