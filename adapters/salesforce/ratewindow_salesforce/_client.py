@@ -27,6 +27,7 @@ from ratewindow import (
     Clock,
     ConcurrencyLimit,
     RateLimitedExecutor,
+    RateWindowError,
     Retry,
     RetryLater,
     Store,
@@ -38,10 +39,11 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from simple_salesforce.api import Salesforce
 from urllib3.util.retry import Retry as Urllib3Retry
 
+from ratewindow_salesforce._bulk import BulkPools
 from ratewindow_salesforce._errors import RETRY, bulk_exception_code_of, error_code_of
 from ratewindow_salesforce._limits import OrgLimits, SalesforceLimiter
 
-__all__ = ["SalesforceAdapter", "adapter_of", "client", "executor", "limiter_of", "wrap"]
+__all__ = ["SalesforceAdapter", "adapter_of", "bulk_pools", "client", "executor", "limiter_of", "wrap"]
 
 log = logging.getLogger("ratewindow.salesforce")
 
@@ -201,7 +203,7 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
 
     def __init__(self, org: SalesforceLimiter, sf: Salesforce, *, concurrency: ConcurrencyLimit | None,
                  refresh: RefreshToken | None, transport: BaseAdapter | None = None,
-                 owns_transport: bool = False) -> None:
+                 owns_transport: bool = False, bulk: BulkPools | None = None) -> None:
         pool = max(POOL_SIZE, concurrency.limit if concurrency is not None else 0)
         super().__init__(org, on_response=self._check, pool_maxsize=pool, cost=request_cost,
                          concurrency=concurrency)
@@ -213,6 +215,8 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
         #: adapter's own pool (the session had requests' stock ``HTTPAdapter``).
         self.transport = transport
         self._owns_transport = owns_transport  # it was mounted on the instance's own prefix: close it with us
+        #: The org's Bulk allocations (query jobs, batches), if tracked.
+        self.bulk = bulk
         self._sf = weakref.ref(sf)
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
@@ -221,6 +225,19 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if self._stale:
             self._renew(request)
+        hold = self.bulk.hold(request) if self.bulk is not None else None  # a Bulk job or batch: its pool
+        if hold is None:
+            return self._send(request, args, kwargs)
+        try:
+            response = self._send(request, args, kwargs)
+        except RateWindowError:  # not sent, or refused by Salesforce's limits: nothing was created
+            hold.settle(taken=False)
+            raise
+        hold.settle(taken=response.status_code < 400)  # an error answer created nothing
+        return response
+
+    def _send(self, request: requests.PreparedRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> requests.Response:
         probe = request_cost(request) > 0 and self.org.enter()
         try:
             try:
@@ -476,8 +493,9 @@ def wrap(
         log.warning("salesforce: %s: the session's adapter for %s re-sends requests itself (max_retries=%r); "
                     "those re-sends take no permit (Salesforce counts them, and Sforce-Limit-Info shows "
                     "them as other apps' use)", org_name, prefix, getattr(transport, "max_retries", None))
+    pools = BulkPools(org_name, shared, clock, window=chosen.window)
     adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh, transport=transport,
-                                owns_transport=owns)
+                                owns_transport=owns, bulk=pools)
     sf.session.mount(prefix, adapter)
     if isinstance(found, SalesforceAdapter):
         found.close()
@@ -596,3 +614,18 @@ def limiter_of(sf: Salesforce) -> SalesforceLimiter:
     13100
     """
     return adapter_of(sf).org
+
+
+def bulk_pools(sf: Salesforce) -> BulkPools:
+    """The ``BulkPools`` of a wrapped client: its org's Bulk API 2.0 query jobs and Bulk batches
+    per rolling 24 h, as ratewindow limiters (``available()``, ``wait_time()``).
+
+    Raises:
+        TypeError: ``sf`` is not wrapped.
+
+    >>> bulk_pools(sf).query_jobs.available()  # doctest: +SKIP
+    9998.0
+    """
+    pools = adapter_of(sf).bulk
+    assert pools is not None  # wrap() always builds them
+    return pools
