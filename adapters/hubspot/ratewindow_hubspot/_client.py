@@ -587,8 +587,8 @@ class HubSpotLimiter:
         first configuration) whose connection pools take a permit per request sent. Caller
         holds the lock."""
         manager = self._rest_class(self._pool_config).pool_manager
-        manager.pool_classes_by_scheme = {
-            scheme: type(cls.__name__, (_GovernedPool, cls), {"_governor": self})  # named as urllib3's (messages)
+        manager.pool_classes_by_scheme = {  # named as urllib3's, for the same error messages
+            scheme: type(cls.__name__, (_GovernedPool, cls), {"_governor": self})
             for scheme, cls in manager.pool_classes_by_scheme.items()
         }
         return manager
