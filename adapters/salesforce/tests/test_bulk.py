@@ -149,3 +149,17 @@ def test_poll_job_refuses_bad_arguments_before_sending(fake: FakeSalesforce, con
     with pytest.raises(ValueError, match=message):
         rs.poll_job(sf, "750000000000001AAA", **kwargs)
     assert fake.stats.total == 0
+
+
+def test_poll_job_polls_an_ingest_job_made_by_hand(fake: FakeSalesforce, connect: Connect) -> None:
+    clock = ManualClock()
+    sf = connect(fake, limits=rs.OrgLimits(allocation=1_000), clock=clock)
+    job = sf.restful("jobs/ingest", method="POST", json={"object": "Account", "operation": "insert"})
+    upload = f"{fake.instance_url}/{job['contentUrl']}"
+    headers = {**sf.headers, "Content-Type": "text/csv"}
+    assert sf.session.put(upload, data="Name\nHand 1\nHand 2\n", headers=headers).status_code == 201
+    assert rs.bulk_pools(sf).batches.available() == 15_000 - 1
+    sf.restful(f"jobs/ingest/{job['id']}", method="PATCH", json={"state": "UploadComplete"})
+    status = rs.poll_job(sf, job["id"], ingest=True, first_delay=0.0, clock=clock)
+    assert (status.state, status.polls, status.waited) == ("JobComplete", 2, 2.0)  # at once, then 1 x 2 s
+    assert status.info["numberRecordsProcessed"] == 2 and fake.bulk_usage() == (0, 1)
