@@ -9,13 +9,18 @@ How the SDK (``hubspot-api-client`` 12) sends requests, and where this module st
   goes through ``api_client.rest_client.request(method, url, ...)``, which raises the package's
   own ``ApiException`` for any status outside 2xx.
   :class:`_GovernedApiFactory` builds the API object as the SDK would, then points its rest
-  client at one shared ``PoolManager`` (``retries=False``: urllib3 re-sends nothing, not even a
-  timed-out GET; sized to the workers, so no "Connection pool is full") and wraps its
-  ``request`` so each call takes a permit first and reads the response's headers after.
-* ``client.api_request(options)`` uses ``requests`` (a new connection per call, ``base_url``
-  instead of ``host``). The wrapped client gets an ``api_request`` that builds the request with
-  the SDK's own builder and sends it through a pooled session whose transport adapter takes the
-  permit (``max_retries=0``).
+  client at one shared ``PoolManager`` (sized to the workers, so no "Connection pool is full")
+  whose connection pools take a permit before each request they send and read the response's
+  headers after: one permit per request on the wire, each redirect hop included. Its urllib3
+  ``Retry`` sends once and follows redirects as the SDK's default does (:func:`send_once`), so
+  a dropped connection or a read timeout raises what the SDK raises (``MaxRetryError`` for a
+  GET) without the SDK's three re-sends.
+* ``client.api_request(options)`` uses ``requests`` (``requests.get``, ``requests.head``, ...:
+  a new session and connection per call, ``base_url`` instead of ``host``). The wrapped client's
+  ``api_request`` builds the request with the SDK's own builder, picks the method and the
+  redirect rule as the SDK does (an unknown method is sent as GET; HEAD does not follow
+  redirects) and sends it through a new session whose transport adapter is shared (pooled) and
+  takes the permit (``max_retries=0``).
 
 Limiters are named from a fingerprint of the token (the first 12 hex digits of its SHA-256) or
 the ``account_id`` given, never from the token itself, so processes sharing a store share limits.
@@ -37,6 +42,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from hubspot import HubSpot
 from requests.adapters import HTTPAdapter
 
@@ -64,12 +70,36 @@ from ratewindow import (
 from ._errors import DAILY, RETRY, SECONDLY, TEN_SECONDLY_ROLLING, DailyLimitExhausted, policy_of
 from ._limits import TIERS, LimitSet, Tier, build_preset, build_user, is_search, next_reset, workers_for
 
-__all__ = ["ClientStats", "HubSpotLimiter", "client", "executor", "limiter_of", "wrap"]
+__all__ = ["ClientStats", "HubSpotLimiter", "client", "executor", "limiter_of", "send_once", "wrap"]
 
 _log = logging.getLogger("ratewindow.hubspot")
 
 #: Share of the window sent before the first response has shown what others already spent.
 PROBE_SHARE = 0.1
+
+
+def send_once(sdk_retry: object = None) -> urllib3.Retry:
+    """The urllib3 ``Retry`` of a wrapped client's generated APIs: send each request once, and
+    follow redirects as the SDK's own policy ``sdk_retry`` would (None: urllib3's default,
+    ``Retry(3)``, which is what the SDK uses unless ``retry=`` was given).
+
+    ``connect``, ``read``, ``other`` and ``status`` are 0, not ``False``: an error then raises
+    what the SDK raises once its re-sends are spent (``MaxRetryError`` for a dropped connection
+    or a read timeout on a GET; the error itself for a POST, which urllib3 never re-sends), and
+    nothing is re-sent below ratewindow. ``retries=False`` would raise ``ProtocolError`` or
+    ``ReadTimeoutError`` instead and stop following redirects. The redirect budget, the methods
+    urllib3 may re-send and the headers dropped on a cross-host redirect are the SDK's.
+
+    >>> send_once()
+    Retry(total=None, connect=0, read=0, redirect=3, status=0)
+    """
+    base = urllib3.Retry.from_int(sdk_retry)  # type: ignore[arg-type]
+    redirect = base.redirect if base.redirect is not None else base.total
+    return urllib3.Retry(
+        total=None, connect=0, read=0, other=0, status=0, redirect=redirect,
+        raise_on_redirect=base.raise_on_redirect, allowed_methods=base.allowed_methods,
+        remove_headers_on_redirect=base.remove_headers_on_redirect,
+    )  # fmt: skip
 
 
 class HubSpotClient(Protocol):
@@ -200,6 +230,7 @@ class HubSpotLimiter:
         max_wait: float,
         pool_size: int | None,
         clock: Clock | None,
+        sdk_retry: object = None,
     ) -> None:
         if limits is None and tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
@@ -267,7 +298,9 @@ class HubSpotLimiter:
         self._pool = _SharedPool()
         self._pool_config: Any = None
         self._rest_class: Any = None
-        self._session: requests.Session | None = None
+        self._adapter: _GovernedAdapter | None = None
+        self._send_once = send_once(sdk_retry)
+        self._last = threading.local()  # per thread: (ticket, verdict) of the latest hop
         self._watchers: tuple[Observer, ...] = ()
 
     # -- public -------------------------------------------------------------------------------
@@ -339,11 +372,11 @@ class HubSpotLimiter:
             if size <= self._pool_size:
                 return
             self._pool_size = size
-            old, self._session = self._session, None
+            old, self._adapter = self._adapter, None
             if self._pool_config is not None:
                 self._pool_config.connection_pool_maxsize = size
                 previous = self._pool.manager
-                self._pool.manager = self._rest_class(self._pool_config).pool_manager
+                self._pool.manager = self._governed_manager()
                 previous.clear()  # idle connections close now; busy ones when returned
         if old is not None:
             old.close()
@@ -378,10 +411,10 @@ class HubSpotLimiter:
     def close(self) -> None:
         """Close the pooled connections (the client stays usable and reconnects on demand)."""
         with self._lock:
-            session, self._session = self._session, None
+            adapter, self._adapter = self._adapter, None
         self._pool.clear()
-        if session is not None:
-            session.close()
+        if adapter is not None:
+            adapter.close()
 
     def __repr__(self) -> str:
         limits = self._limits
@@ -588,56 +621,88 @@ class HubSpotLimiter:
 
     # -- the SDK's generated APIs (urllib3) ---------------------------------------------------
     def _install(self, api_client: Any) -> None:
-        """Point one ``ApiClient`` at the shared pool and take a permit in its rest client."""
+        """Point one ``ApiClient`` at the shared pool, whose connection pools take the permits."""
         configuration = api_client.configuration
-        configuration.retries = False  # nothing is re-sent below ratewindow, not even a timed-out GET
+        configuration.retries = self._send_once  # sent once; redirects followed as the SDK does
         rest = api_client.rest_client
         with self._lock:
             configuration.connection_pool_maxsize = self._pool_size
             if self._pool.manager is None:
                 self._rest_class = type(rest)
                 self._pool_config = configuration
-                self._pool.manager = self._rest_class(configuration).pool_manager
+                self._pool.manager = self._governed_manager()
         rest.pool_manager = self._pool
         rest.request = functools.partial(self._sdk_request, rest.request)
 
-    def _sdk_request(self, send: Callable[..., Any], method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def _governed_manager(self) -> Any:
+        """A new ``PoolManager`` (as the SDK builds it: TLS, proxy and socket settings of the
+        first configuration) whose connection pools take a permit per request sent. Caller
+        holds the lock."""
+        manager = self._rest_class(self._pool_config).pool_manager
+        manager.pool_classes_by_scheme = {  # named as urllib3's, for the same error messages
+            scheme: type(cls.__name__, (_GovernedPool, cls), {"_governor": self})
+            for scheme, cls in manager.pool_classes_by_scheme.items()
+        }
+        return manager
+
+    def _hop(self, send: Callable[..., Any], method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """One request on the wire (the first one of an SDK call, or a redirect hop): take its
+        permit, send it, apply its response's headers (and, for a 429, its policy)."""
         ticket = self._before(method, urlsplit(url).path)
         try:
             response = send(method, url, *args, **kwargs)
-        except Exception as exc:
-            status = getattr(exc, "status", None)
-            if not isinstance(status, int) or isinstance(status, bool) or status < 100:
-                self._failed()
-                raise
-            verdict = self._after(ticket, status, getattr(exc, "headers", None), getattr(exc, "body", None))
-            if verdict is not None:
-                if verdict.policy == DAILY:
-                    raise self._daily_spent(ticket.limits) from exc
-                # The SDK's own exception, so ``except ApiException`` still catches it; any
-                # RateLimitedExecutor reads ``retry_after`` (seconds).
-                setattr(exc, "retry_after", verdict.retry_after)  # noqa: B010
-                setattr(exc, "policy_name", verdict.policy)  # noqa: B010
+        except Exception:
+            self._failed()
             raise
-        getter = getattr(response, "getheaders", None)
-        headers = getter() if callable(getter) else getattr(response, "headers", None)
-        self._after(ticket, int(response.status), headers, None)
+        status = int(response.status)
+        body = response.data if status == 429 else None  # the SDK reads it anyway to raise ApiException
+        verdict = self._after(ticket, status, response.headers, body)
+        self._last.hop = (ticket, verdict)
         return response
 
+    def _sdk_request(self, send: Callable[..., Any], method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """The rest client's ``request``: the permits are taken per hop (``_hop``); a 429 the SDK
+        raises as ``ApiException`` gets ``retry_after`` and ``policy_name``, a ``DAILY`` one
+        becomes ``DailyLimitExhausted``."""
+        self._last.hop = None
+        try:
+            return send(method, url, *args, **kwargs)
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            hop: tuple[_Ticket, _Verdict | None] | None = self._last.hop
+            ticket, verdict = hop if hop is not None else (None, None)
+            if ticket is None or verdict is None or status != 429:
+                raise
+            if verdict.policy == DAILY:
+                raise self._daily_spent(ticket.limits) from exc
+            # The SDK's own exception, so ``except ApiException`` still catches it; any
+            # RateLimitedExecutor reads ``retry_after`` (seconds).
+            setattr(exc, "retry_after", verdict.retry_after)  # noqa: B010
+            setattr(exc, "policy_name", verdict.policy)  # noqa: B010
+            raise
+
     # -- client.api_request (requests) --------------------------------------------------------
-    def _requests_session(self) -> requests.Session:
+    def _requests_adapter(self) -> _GovernedAdapter:
+        """The pooled transport adapter every ``api_request`` sends through."""
         with self._lock:
-            if self._session is None:
-                session = requests.Session()
-                adapter = _GovernedAdapter(self, self._pool_size)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                self._session = session
-            return self._session
+            if self._adapter is None:
+                self._adapter = _GovernedAdapter(self, self._pool_size)
+            return self._adapter
+
+
+class _GovernedPool:
+    """Mixed into the shared ``PoolManager``'s connection pool classes: ``urlopen`` sends one
+    request (the manager follows redirects by calling it again), so it takes one permit."""
+
+    _governor: HubSpotLimiter
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return self._governor._hop(super().urlopen, method, url, *args, **kwargs)  # type: ignore[misc]
 
 
 class _GovernedAdapter(HTTPAdapter):
-    """The transport of the wrapped ``api_request``: one permit per request sent, no retries."""
+    """The transport of the wrapped ``api_request``: one permit per request sent (each redirect
+    hop is one), no retries."""
 
     def __init__(self, owner: HubSpotLimiter, pool_size: int) -> None:
         super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -686,17 +751,40 @@ class _GovernedApiFactory:
         return f"<ratewindow_hubspot api_factory for {self.limiter.name}>"
 
 
-def _governed_api_request(self: HubSpotClient, options: dict[str, Any]) -> requests.Response:
-    """``HubSpot.api_request`` through the rate-limited, pooled session (one permit per request).
+#: The functions of ``requests`` the SDK's ``Request.send`` may pick (``getattr(requests,
+#: method.lower(), requests.get)``), by name: the method each sends, and whether it follows
+#: redirects (``requests.head`` does not).
+_SDK_SENDERS: dict[str, tuple[str, bool]] = {
+    "get": ("GET", True), "options": ("OPTIONS", True), "head": ("HEAD", False), "post": ("POST", True),
+    "put": ("PUT", True), "patch": ("PATCH", True), "delete": ("DELETE", True),
+}  # fmt: skip
 
-    Returns the ``requests.Response`` whatever its status, as the SDK does; a 429 still pauses
-    the limiter. Raises ``DailyLimitExhausted`` (nothing sent) when the daily quota is spent.
+
+def _governed_api_request(self: HubSpotClient, options: dict[str, Any]) -> requests.Response:
+    """``HubSpot.api_request`` through the rate-limited, pooled transport (one permit per request
+    sent, each redirect hop included).
+
+    Sends what the SDK's ``Request.send`` sends: the method it picks (``requests.<method>``; an
+    unknown method falls back to ``requests.get``, so it is sent as GET) with that function's
+    redirect rule (``requests.head`` does not follow redirects), from a new session per call as
+    ``requests.get`` does (no cookies carried from one call to the next). Returns the
+    ``requests.Response`` whatever its status, as the SDK does; a 429 still pauses the limiter.
+    Raises ``DailyLimitExhausted`` (nothing sent) when the daily quota is spent.
     """
     from hubspot.utils.requests.http_request_builder import Request
 
     request = Request(self.config, options)
-    session = limiter_of(self)._requests_session()
-    return session.request(request.get_method(), request.get_url(), **request.get_options_for_sending())
+    sender = getattr(requests, request.get_method().lower(), requests.get)  # the SDK's choice
+    chosen = [rule for name, rule in _SDK_SENDERS.items() if getattr(requests, name) is sender]
+    if not chosen:  # another attribute of requests (``requests.request``...): the SDK fails, sending nothing
+        return request.send()  # type: ignore[no-any-return]
+    method, follow = chosen[0]
+    session = requests.Session()  # what requests.get makes per call; the transport is shared
+    adapter = limiter_of(self)._requests_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session.request(method, request.get_url(), allow_redirects=follow,
+                           **request.get_options_for_sending())
 
 
 def _span(limiter: Limiter | None, default: float) -> float:
@@ -767,6 +855,7 @@ def wrap(
         max_wait=max_wait,
         pool_size=pool_size,
         clock=clock,
+        sdk_retry=config.get("retry"),
     )
     if config.get("retry") is not None:
         _log.warning(

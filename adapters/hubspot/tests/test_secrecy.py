@@ -64,7 +64,7 @@ def test_the_token_never_shows(
         seen += [repr(limiter), str(limiter), repr(limiter.stats)]
         seen += [repr(limiter.account), repr(limiter.search)]
         seen += [repr(hs.config["api_factory"]), repr(api.api_client.rest_client.request)]
-        seen += [repr(hs.api_request), repr(limiter._requests_session().get_adapter("http://x"))]
+        seen += [repr(hs.api_request), repr(limiter._requests_adapter())]
         seen += [repr(outcomes)]
         for error in errors:
             chain: BaseException | None = error

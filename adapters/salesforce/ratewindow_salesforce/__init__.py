@@ -13,7 +13,8 @@ over many items with the right retry policy; ``composite``, ``describe_many`` an
 >>> described = rs.describe_many(sf, names)  # 25 describes per request  # doctest: +SKIP
 """
 
-from ratewindow_salesforce._client import client, executor, limiter_of, wrap
+from ratewindow_salesforce._bulk import BulkPools, JobPoll, poll_job
+from ratewindow_salesforce._client import bulk_pools, client, executor, limiter_of, wrap
 from ratewindow_salesforce._errors import RETRY, AllocationExhausted, is_retryable
 from ratewindow_salesforce._helpers import CompositeResult, composite, describe_many, query_all_parallel
 from ratewindow_salesforce._limits import ClientStats, OrgLimits, SalesforceLimiter
@@ -23,17 +24,21 @@ __version__ = "0.1.0"
 __all__ = [
     "RETRY",
     "AllocationExhausted",
+    "BulkPools",
     "ClientStats",
     "CompositeResult",
+    "JobPoll",
     "OrgLimits",
     "SalesforceLimiter",
     "__version__",
+    "bulk_pools",
     "client",
     "composite",
     "describe_many",
     "executor",
     "is_retryable",
     "limiter_of",
+    "poll_job",
     "query_all_parallel",
     "wrap",
 ]

@@ -3,10 +3,12 @@
 The interception point is the client's ``requests.Session``: simple-salesforce 1.12 sends every
 REST call (``_call_salesforce`` of ``Salesforce`` and ``SFType``: describe, CRUD, query and
 query-more, ``restful``, ``limits``, Tooling, Apex REST) and every Bulk 1.0 / 2.0 and Metadata
-deploy/retrieve call (``util.call_salesforce``) through ``sf.session``. A ``RateLimitedAdapter``
-mounted there for ``https://{instance}/`` takes the permits. The one exception is the Metadata
-SOAP API (``sf.mdapi.describe_metadata()``, ``sf.mdapi.CustomObject.read(...)``): zeep posts it
-through a session of its own, so ``wrap`` gives ``sf.mdapi`` a zeep transport on ``sf.session``.
+deploy/retrieve call (``util.call_salesforce``) through ``sf.session``. A ``SalesforceAdapter``
+mounted there for ``https://{instance}/`` takes the permits, then sends through the transport
+adapter the session had for the instance (the user's proxy, TLS, retrying or mock adapter is
+kept). The one exception is the Metadata SOAP API (``sf.mdapi.describe_metadata()``,
+``sf.mdapi.CustomObject.read(...)``): zeep posts it through a session of its own, so ``wrap``
+gives ``sf.mdapi`` a zeep transport on ``sf.session``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ratewindow import (
     Clock,
     ConcurrencyLimit,
     RateLimitedExecutor,
+    RateWindowError,
     Retry,
     RetryLater,
     Store,
@@ -32,12 +35,15 @@ from ratewindow import (
     store_from_env,
 )
 from ratewindow.http import RateLimitedAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from simple_salesforce.api import Salesforce
+from urllib3.util.retry import Retry as Urllib3Retry
 
-from ratewindow_salesforce._errors import RETRY, error_code_of
+from ratewindow_salesforce._bulk import BulkPools
+from ratewindow_salesforce._errors import RETRY, bulk_exception_code_of, error_code_of
 from ratewindow_salesforce._limits import OrgLimits, SalesforceLimiter
 
-__all__ = ["SalesforceAdapter", "adapter_of", "client", "executor", "limiter_of", "wrap"]
+__all__ = ["SalesforceAdapter", "adapter_of", "bulk_pools", "client", "executor", "limiter_of", "wrap"]
 
 log = logging.getLogger("ratewindow.salesforce")
 
@@ -46,6 +52,8 @@ log = logging.getLogger("ratewindow.salesforce")
 CONCURRENCY_LEASE = 600.0
 #: Connections kept to the instance; more threads than this open and drop extra connections.
 POOL_SIZE = 64
+#: Session ids refreshed away that are still swapped for the current one (see ``_renew``).
+_STALE_KEPT = 16
 
 _BATCH = re.compile(r"/services/data/v[^/]+/composite/batch/?")
 _VERSIONS = re.compile(r"/services/data/?")
@@ -80,9 +88,10 @@ def _batch_size(body: object) -> int:
 
 def _charged(cost: int, request: requests.PreparedRequest, response: requests.Response,
              code: str | None) -> int:
-    """Units Salesforce charged for an answered request: none for 401 and limit refusals; for a
-    Composite Batch, one per subrequest it ran (refused and halted ones excepted)."""
-    if cost == 0 or response.status_code == 401 or code == "REQUEST_LIMIT_EXCEEDED":
+    """Units Salesforce charged for an answered request: none for 401, Bulk 1.0's expired session
+    (400 ``InvalidSessionId``) and limit refusals; for a Composite Batch, one per subrequest it
+    ran (refused and halted ones excepted)."""
+    if cost == 0 or response.status_code == 401 or code in ("REQUEST_LIMIT_EXCEEDED", "InvalidSessionId"):
         return 0
     batch = request.method == "POST" and _BATCH.fullmatch(urlsplit(request.url or "").path) is not None
     if not batch:
@@ -104,20 +113,97 @@ def _charged(cost: int, request: requests.PreparedRequest, response: requests.Re
     return 0 if response.status_code >= 400 else cost  # a rejected envelope ran nothing
 
 
-class SalesforceAdapter(RateLimitedAdapter):
+def _is_bulk1(request: requests.PreparedRequest) -> bool:
+    """A Bulk API 1.0 request (``/services/async/...``)."""
+    return urlsplit(request.url or "").path.startswith("/services/async/")
+
+
+def session_of(request: requests.PreparedRequest) -> tuple[str, str] | None:
+    """``(header, session id)`` a request carries its session in: ``Authorization: Bearer ...``
+    (REST, Bulk 2.0) or ``X-SFDC-Session`` (Bulk 1.0); None if neither."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith("Bearer "):
+        return "Authorization", authorization[len("Bearer "):]
+    bulk = request.headers.get("X-SFDC-Session")
+    if bulk:
+        return "X-SFDC-Session", str(bulk)
+    return None
+
+
+def _session_value(header: str, token: str) -> str:
+    return f"Bearer {token}" if header == "Authorization" else token
+
+
+def session_expired(response: requests.Response) -> bool:
+    """Salesforce refused the request's session as expired or invalid: 401
+    ``INVALID_SESSION_ID`` (REST, Bulk 2.0), or 400 ``InvalidSessionId`` from Bulk API 1.0."""
+    status = response.status_code
+    if status == 401:
+        return error_code_of(response.content)[0] == "INVALID_SESSION_ID"
+    if status == 400 and _is_bulk1(response.request):
+        return bulk_exception_code_of(response.content) == "InvalidSessionId"
+    return False
+
+
+def _is_stock(adapter: BaseAdapter) -> bool:
+    """Whether ``adapter`` is indistinguishable from requests' own ``HTTPAdapter()`` (what a new
+    ``requests.Session`` mounts): same class, retries, pool and pool-manager settings."""
+    if type(adapter) is not HTTPAdapter:
+        return False
+    fresh = HTTPAdapter()
+    try:
+        settings = ("config", "_pool_connections", "_pool_maxsize", "_pool_block")
+        return (all(getattr(adapter, name, None) == getattr(fresh, name) for name in settings)
+                and repr(adapter.max_retries) == repr(fresh.max_retries)
+                and adapter.poolmanager.connection_pool_kw == fresh.poolmanager.connection_pool_kw)
+    finally:
+        fresh.close()
+
+
+def _re_sends(adapter: BaseAdapter) -> bool:
+    """Whether an ``HTTPAdapter``'s urllib3 policy may send one request more than once."""
+    retry = getattr(adapter, "max_retries", None)
+    if not isinstance(retry, Urllib3Retry):
+        return False
+    if retry.total is False or (retry.total is not None and retry.total <= 0):
+        return False
+    counts = (retry.connect, retry.read, retry.status, retry.other)
+    return any(count is None or (count is not False and count > 0) for count in counts)
+
+
+class _Forwarding(HTTPAdapter):
+    """Where ``RateLimitedAdapter.send`` hands the request once it holds its permits (its
+    ``super().send``): the transport adapter the session had for the instance, or this adapter's
+    own connection pool when that was requests' stock ``HTTPAdapter``."""
+
+    transport: BaseAdapter | None
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        transport = self.transport
+        if transport is None:
+            return super().send(request, *args, **kwargs)
+        return transport.send(request, *args, **kwargs)
+
+
+class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
     """The transport adapter ``wrap`` mounts on ``sf.session`` for the instance host.
 
     For each request: hold a concurrency slot (if configured) while in flight, take
-    ``request_cost(request)`` permits from the org's limiters, send once (``max_retries=0``),
-    then calibrate from ``Sforce-Limit-Info`` and turn 403 ``REQUEST_LIMIT_EXCEEDED`` into
-    ratewindow's signals (``AllocationExhausted``, ``RetryLater``). A 401 ``INVALID_SESSION_ID``
-    is returned as is (simple-salesforce raises ``SalesforceExpiredSession``), unless a
-    ``refresh`` callback was given: then it is called once per expired token and the request is
-    sent once more with the new token (taking a new permit).
+    ``request_cost(request)`` permits from the org's limiters, then send through ``transport``
+    (the adapter the session had for the instance, kept as it is: a proxy, custom TLS, retrying
+    or mock adapter), or, if that was requests' stock ``HTTPAdapter``, through an equivalent one
+    with a pool sized to the workers (``max_retries=0``, as requests' default). Then calibrate
+    from ``Sforce-Limit-Info`` and turn 403 ``REQUEST_LIMIT_EXCEEDED`` into ratewindow's signals
+    (``AllocationExhausted``, ``RetryLater``). An expired session (401 ``INVALID_SESSION_ID``
+    for REST, 400 ``InvalidSessionId`` for Bulk 1.0) is returned as is (simple-salesforce raises
+    its error), unless a ``refresh`` callback was given: then it is called once per expired token
+    and the request is sent once more with the new token, in the header it was sent with (taking a
+    new permit).
     """
 
     def __init__(self, org: SalesforceLimiter, sf: Salesforce, *, concurrency: ConcurrencyLimit | None,
-                 refresh: RefreshToken | None) -> None:
+                 refresh: RefreshToken | None, transport: BaseAdapter | None = None,
+                 owns_transport: bool = False, bulk: BulkPools | None = None) -> None:
         pool = max(POOL_SIZE, concurrency.limit if concurrency is not None else 0)
         # The org's limiter learns from Sforce-Limit-Info itself (``SalesforceLimiter.calibrate``).
         super().__init__(org, on_response=self._check, pool_maxsize=pool, cost=request_cost,
@@ -126,18 +212,40 @@ class SalesforceAdapter(RateLimitedAdapter):
         self.org = org
         #: The concurrency cap, if any.
         self.concurrency = concurrency
+        #: The adapter requests are sent through once they hold their permits; None: this
+        #: adapter's own pool (the session had requests' stock ``HTTPAdapter``).
+        self.transport = transport
+        self._owns_transport = owns_transport  # it was mounted on the instance's own prefix: close it with us
+        #: The org's Bulk allocations (query jobs, batches), if tracked.
+        self.bulk = bulk
         self._sf = weakref.ref(sf)
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
+        self._stale: dict[str, None] = {}  # session ids refreshed away, oldest first
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self._stale:
+            self._renew(request)
+        hold = self.bulk.hold(request) if self.bulk is not None else None  # a Bulk job or batch: its pool
+        if hold is None:
+            return self._send(request, args, kwargs)
+        try:
+            response = self._send(request, args, kwargs)
+        except RateWindowError:  # not sent, or refused by Salesforce's limits: nothing was created
+            hold.settle(taken=False)
+            raise
+        hold.settle(taken=response.status_code < 400)  # an error answer created nothing
+        return response
+
+    def _send(self, request: requests.PreparedRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> requests.Response:
         probe = request_cost(request) > 0 and self.org.enter()
         try:
             try:
                 response = self._send_once(request, args, kwargs)
             finally:
                 self.org.settle()  # answered or not, no longer in flight
-            if response.status_code == 401 and self._refresh is not None:
+            if self._refresh is not None and session_expired(response):
                 response = self._resend_with_fresh_token(request, response, args, kwargs)
             return response
         finally:
@@ -152,11 +260,13 @@ class SalesforceAdapter(RateLimitedAdapter):
         code, message = (None, "")
         if status in (401, 403):
             code, message = error_code_of(response.content)
+        elif status == 400 and _is_bulk1(request):
+            code = bulk_exception_code_of(response.content)
         self.org.responded(status == 403 and code == "REQUEST_LIMIT_EXCEEDED")
         cost = request_cost(request)
         header = response.headers.get("Sforce-Limit-Info")
         self.org.calibrate(header, _charged(cost, request, response, code))
-        if status == 401:
+        if status == 401 or code == "InvalidSessionId":
             self.org.count("expired")
         if status != 403 or code != "REQUEST_LIMIT_EXCEEDED":
             return
@@ -173,16 +283,31 @@ class SalesforceAdapter(RateLimitedAdapter):
             self.org.pause(pause)
         raise RetryLater(after=pause, message=f"Salesforce {self.org.name}: {message or code}")
 
+    def _current_token(self) -> str | None:
+        sf = self._sf()
+        return None if sf is None else str(getattr(sf, "__dict__", {}).get("session_id", ""))
+
+    def _renew(self, request: requests.PreparedRequest) -> None:
+        """A request built before a refresh (an ``SFType`` or bulk object kept from before)
+        carries a session id known to be expired: send it with the current one instead."""
+        carried = session_of(request)
+        current = self._current_token()
+        if carried is not None and current and carried[1] in self._stale:
+            request.headers[carried[0]] = _session_value(carried[0], current)
+
     def _resend_with_fresh_token(self, request: requests.PreparedRequest, response: requests.Response,
                                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> requests.Response:
-        code, _ = error_code_of(response.content)
+        """Salesforce said the session expired: refresh it (once per expired token, whichever
+        thread sees it first) and send the request once more with the new session id, in the
+        header it was sent with (``Authorization: Bearer`` or Bulk 1.0's ``X-SFDC-Session``)."""
         sf = self._sf()
-        sent_with = request.headers.get("Authorization", "")
-        if code != "INVALID_SESSION_ID" or sf is None or not sent_with.startswith("Bearer "):
+        carried = session_of(request)
+        if sf is None or carried is None:
             return response
+        header, sent_with = carried
         with self._refresh_lock:
-            current = str(getattr(sf, "__dict__", {}).get("session_id", ""))
-            if sent_with == f"Bearer {current}":  # nobody refreshed since this request was sent
+            current = self._current_token() or ""
+            if sent_with == current:  # nobody refreshed since this request was sent
                 assert self._refresh is not None
                 try:
                     token = self._refresh()
@@ -193,10 +318,13 @@ class SalesforceAdapter(RateLimitedAdapter):
                     raise
                 self.org.count("refreshes")
                 _set_token(sf, token)
+                self._stale[sent_with] = None
+                while len(self._stale) > _STALE_KEPT:
+                    del self._stale[next(iter(self._stale))]
                 current = token
                 log.info("salesforce: %s: session refreshed by the refresh callback", self.org.name)
         response.close()
-        request.headers["Authorization"] = f"Bearer {current}"
+        request.headers[header] = _session_value(header, current)
         try:
             return self._send_once(request, args, kwargs)
         finally:
@@ -206,6 +334,13 @@ class SalesforceAdapter(RateLimitedAdapter):
                    ) -> requests.Response:
         """Slot, permits, one send, then ``_check`` (``RateLimitedAdapter.send``)."""
         return RateLimitedAdapter.send(self, request, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close this adapter's own pool, and the transport if it was mounted on the instance's
+        prefix (``wrap`` took its place, so the session no longer closes it)."""
+        super().close()
+        if self._owns_transport and self.transport is not None:
+            self.transport.close()
 
     def __repr__(self) -> str:
         return f"SalesforceAdapter(org={self.org!r}, concurrency={self.concurrency!r}, sent={self.sent})"
@@ -291,10 +426,12 @@ def wrap(
 ) -> Salesforce:
     """Make every HTTP request of an existing ``simple_salesforce.Salesforce`` take its permits.
 
-    Mounts a ``SalesforceAdapter`` on ``sf.session`` for ``https://{sf.sf_instance}/`` (the most
-    specific prefix, so it wins over any adapter the session already has; it never re-sends:
-    ``max_retries=0``) and routes the Metadata SOAP API through the same session. Wrapping again
-    replaces the earlier configuration.
+    Mounts a ``SalesforceAdapter`` on ``sf.session`` for ``https://{sf.sf_instance}/``: each
+    request takes its permits there, then goes on through the adapter the session had for the
+    instance (a proxy, custom TLS, retrying or mock adapter is kept as it is; requests' stock
+    ``HTTPAdapter`` is stood in for by one with a pool sized to the workers, which re-sends
+    nothing either). Routes the Metadata SOAP API through the same session. Wrapping again
+    replaces the earlier configuration and keeps the transport.
 
     Args:
         sf: the client to wrap; returned, changed in place.
@@ -342,11 +479,28 @@ def wrap(
                          f"got {concurrency!r}")
     org = SalesforceLimiter(org_name, chosen, shared, clock)
     prefix = f"https://{str(sf.sf_instance).lower()}/"
-    old = sf.session.adapters.get(prefix)
-    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh)
+    mounted = sf.session.adapters.get(prefix)  # on the instance's own prefix: mount() replaces it
+    found = sf.session.get_adapter(prefix)  # what the session sends the instance's requests through
+    transport: BaseAdapter | None
+    if isinstance(found, SalesforceAdapter):  # wrapped before: keep what it sent through
+        transport, owns = found.transport, found._owns_transport
+        found._owns_transport = False
+    else:
+        transport, owns = found, found is mounted
+    if transport is not None and _is_stock(transport):
+        if owns:
+            transport.close()  # displaced and unused: its stand-in is the adapter's own pool
+        transport, owns = None, False
+    elif transport is not None and _re_sends(transport):
+        log.warning("salesforce: %s: the session's adapter for %s re-sends requests itself (max_retries=%r); "
+                    "those re-sends take no permit (Salesforce counts them, and Sforce-Limit-Info shows "
+                    "them as other apps' use)", org_name, prefix, getattr(transport, "max_retries", None))
+    pools = BulkPools(org_name, shared, clock, window=chosen.window)
+    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh, transport=transport,
+                                owns_transport=owns, bulk=pools)
     sf.session.mount(prefix, adapter)
-    if isinstance(old, SalesforceAdapter):
-        old.close()
+    if isinstance(found, SalesforceAdapter):
+        found.close()
     existing = sf.__dict__.get("_mdapi")
     if existing is None or isinstance(existing, _MetadataApi):
         sf.__dict__["_mdapi"] = _MetadataApi(sf)
@@ -462,3 +616,18 @@ def limiter_of(sf: Salesforce) -> SalesforceLimiter:
     13100
     """
     return adapter_of(sf).org
+
+
+def bulk_pools(sf: Salesforce) -> BulkPools:
+    """The ``BulkPools`` of a wrapped client: its org's Bulk API 2.0 query jobs and Bulk batches
+    per rolling 24 h, as ratewindow limiters (``available()``, ``wait_time()``).
+
+    Raises:
+        TypeError: ``sf`` is not wrapped.
+
+    >>> bulk_pools(sf).query_jobs.available()  # doctest: +SKIP
+    9998.0
+    """
+    pools = adapter_of(sf).bulk
+    assert pools is not None  # wrap() always builds them
+    return pools

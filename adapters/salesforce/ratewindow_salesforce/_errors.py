@@ -16,11 +16,12 @@ numbers only.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ratewindow import QuotaExhausted, Retry
 
-__all__ = ["RETRY", "AllocationExhausted", "error_code_of", "is_retryable"]
+__all__ = ["RETRY", "AllocationExhausted", "bulk_exception_code_of", "error_code_of", "is_retryable"]
 
 #: Salesforce error codes that mean "try the same request again a little later".
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
@@ -83,6 +84,32 @@ def error_code_of(content: Any) -> tuple[str | None, str]:
         message = first.get("message")
         return (str(code) if code is not None else None), (str(message) if message is not None else "")
     return None, ""
+
+
+_XML_EXCEPTION_CODE = re.compile(rb"<exceptionCode>\s*([A-Za-z_]+)\s*</exceptionCode>")
+
+
+def bulk_exception_code_of(content: Any) -> str | None:
+    """The ``exceptionCode`` of a Bulk API 1.0 error body (``{"exceptionCode": ...}`` in JSON, or
+    ``<error><exceptionCode>...`` in XML, as bytes or text); None if it holds none.
+
+    >>> bulk_exception_code_of(b'{"exceptionCode": "InvalidSessionId", "exceptionMessage": "Invalid"}')
+    'InvalidSessionId'
+    >>> bulk_exception_code_of("<error><exceptionCode>InvalidSessionId</exceptionCode></error>")
+    'InvalidSessionId'
+    """
+    raw = content.encode("utf-8", "replace") if isinstance(content, str) else content
+    if not isinstance(raw, bytes):
+        return None
+    match = _XML_EXCEPTION_CODE.search(raw)
+    if match is not None:
+        return match.group(1).decode("ascii")
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return None
+    code = decoded.get("exceptionCode") if isinstance(decoded, dict) else None
+    return str(code) if code is not None else None
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -27,7 +28,11 @@ from ratewindow import (
 from ratewindow.testing import ManualClock
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceResourceNotFound
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceResourceNotFound,
+)
 from urllib3.util.retry import Retry as Urllib3Retry
 
 import ratewindow_salesforce as rs
@@ -98,34 +103,102 @@ def test_request_cost_is_computed_from_the_request() -> None:
 
 
 def test_bulk_bulk2_and_metadata_go_through_the_session(fake: FakeSalesforce, connect: Connect) -> None:
-    # The fake serves no Bulk or Metadata API: each call is answered (404 / 401) but it must
-    # reach the fake through the rate-limited adapter, exactly once.
+    # The fake serves Bulk 2.0 but no Bulk 1.0 or Metadata API: each of those calls is answered
+    # (404 / 401), and every request must reach the fake through the rate-limited adapter, once.
     sf = connect(fake, limits=rs.OrgLimits(allocation=15_000))
     adapter = adapter_of(sf)
-    with pytest.raises(SalesforceResourceNotFound):
-        list(sf.bulk2.Account.query("SELECT Id FROM Account"))
+    pages = list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0))
+    assert sum(page.count("\n") - 1 for page in pages) == 5000  # CSV: a header line, then the records
     with pytest.raises(SalesforceResourceNotFound):
         sf.bulk.Account.query("SELECT Id FROM Account")
     assert sf.mdapi._client.transport.session is sf.session  # zeep would otherwise use its own session
     with pytest.raises(Exception):  # noqa: B017 - zeep's error for a non-SOAP 401 answer
         sf.mdapi.describe_metadata()
     paths = [record.path for record in fake.stats.requests]
-    assert paths == ["/services/data/v59.0/jobs/query", "/services/async/59.0/job", "/services/Soap/m/59.0/"]
-    assert adapter.sent == 3 == rs.limiter_of(sf).stats.requests
-    assert adapter.org.available() == 15_000 - 3  # one permit each
+    job = paths[1].rsplit("/", 1)[-1]
+    assert paths == ["/services/data/v59.0/jobs/query", *[f"/services/data/v59.0/jobs/query/{job}"] * 2,
+                     f"/services/data/v59.0/jobs/query/{job}/results", "/services/async/59.0/job",
+                     "/services/Soap/m/59.0/"]
+    assert adapter.sent == 6 == rs.limiter_of(sf).stats.requests
+    assert adapter.org.available() == 15_000 - 6  # one permit each
 
 
-def test_a_user_adapter_with_retries_is_bypassed_nothing_is_resent(fake: FakeSalesforce,
-                                                                  sessions: list[requests.Session]) -> None:
+class CountingAdapter(HTTPAdapter):
+    """A user's transport: records every request it is handed, then sends it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # as sent (a re-send changes the request in place)
+        self.closed = 0
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.sent.append((request.method or "", urlsplit(request.url or "").path))
+        self.headers.append(dict(request.headers))
+        return super().send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
+@pytest.mark.parametrize("where", ["instance", "https://"])
+def test_the_users_mounted_adapter_keeps_receiving_every_request_one_permit_each(
+        fake: FakeSalesforce, sessions: list[requests.Session], where: str) -> None:
+    http = fake.session()
+    sessions.append(http)
+    counting = CountingAdapter()
+    http.mount(f"{fake.instance_url}/" if where == "instance" else where, counting)
+    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
+                 limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    adapter = adapter_of(sf)
+    assert adapter.transport is counting
+    sf.describe()
+    assert sf.query_all("SELECT Id FROM Account")["totalSize"] == 5000  # 3 pages
+    batch = {"batchRequests": [{"method": "GET", "url": "v59.0/limits"} for _ in range(4)]}
+    sf.restful("composite/batch", method="POST", json=batch)  # 4 units
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.bulk.Account.query("SELECT Id FROM Account")  # Bulk 1.0: not served, but sent through it
+    with pytest.raises(Exception):  # noqa: B017 - zeep's error for a non-SOAP answer
+        sf.mdapi.describe_metadata()
+    assert counting.sent == [(r.method, r.path) for r in fake.stats.requests]
+    assert len(counting.sent) == adapter.sent == fake.stats.total == 7
+    assert adapter.org.available() == 1_000 - 10  # one permit per unit: 1 + 3 + 4 + 1 + 1
+    assert fake.allocation_used == 9  # the Metadata API's 401 (no SOAP session) is not counted
+
+    rs.wrap(sf, limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())  # wrapping again keeps it
+    assert adapter_of(sf).transport is counting and counting.closed == 0
+    sf.limits()
+    assert len(counting.sent) == fake.stats.total == 8
+    http.close()
+    assert counting.closed >= 1  # closed with the session, wherever it was mounted
+
+
+def test_requests_stock_adapter_is_stood_in_for_by_the_adapters_own_pool(
+        fake: FakeSalesforce, connect: Connect) -> None:
+    sf = connect(fake)
+    adapter = adapter_of(sf)
+    assert adapter.transport is None and adapter.max_retries.total == 0  # nothing re-sent below ratewindow
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] >= 64
+    sf.limits()
+    assert adapter.sent == fake.stats.total == 1
+
+
+def test_a_user_adapter_that_re_sends_is_kept_and_its_re_sends_take_no_permit(
+        fake: FakeSalesforce, sessions: list[requests.Session], caplog: pytest.LogCaptureFixture) -> None:
     http = fake.session()
     sessions.append(http)
     http.mount("https://", HTTPAdapter(max_retries=Urllib3Retry(total=5, status_forcelist=[404],
-                                                                 allowed_methods=None, backoff_factor=0)))
-    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
-                 store=MemoryStore())
+                                                                 allowed_methods=None, backoff_factor=0,
+                                                                 raise_on_status=False)))
+    with caplog.at_level(logging.WARNING, logger="ratewindow.salesforce"):
+        sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id=fake.session_id, session=http),
+                     limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    assert "re-sends requests itself" in caplog.text and "take no permit" in caplog.text
     with pytest.raises(SalesforceResourceNotFound):
         sf.restful("sobjects/No_Such__c/describe")
-    assert fake.stats.total == 1
+    assert fake.stats.total == 6  # the user's policy: five re-sends of a 404, as without the wrap
+    assert adapter_of(sf).sent == 1 and adapter_of(sf).org.stats.foreign == 5  # the header told the rest
 
 
 def test_wrap_again_replaces_the_configuration(fake: FakeSalesforce, connect: Connect) -> None:
@@ -380,6 +453,46 @@ def test_a_refresh_that_does_not_help_is_not_repeated(make_fake: MakeFake, conne
     with pytest.raises(SalesforceExpiredSession):
         sf.limits()
     assert calls == [1] and fake.stats.total == 2  # the first try and one re-send
+
+
+def test_refresh_renews_an_expired_bulk_1_session_in_the_header_it_was_sent_in(
+        make_fake: MakeFake, sessions: list[requests.Session]) -> None:
+    fake = make_fake(session_ids={"00DNEW!token"})
+    http = fake.session()
+    sessions.append(http)
+    recording = CountingAdapter()
+    http.mount("https://", recording)
+    calls: list[int] = []
+
+    def refresh() -> str:
+        calls.append(1)
+        return "00DNEW!token"
+
+    sf = rs.wrap(Salesforce(instance_url=fake.instance_url, session_id="00DOLD!expired", session=http),
+                 refresh=refresh, limits=rs.OrgLimits(allocation=1_000), store=MemoryStore())
+    stale = sf.Account  # built with the old session id, kept across the refresh
+    with pytest.raises(SalesforceResourceNotFound):  # the session is good again; no Bulk 1.0 job served
+        sf.bulk.Account.query("SELECT Id FROM Account")
+    assert calls == [1] and sf.session_id == "00DNEW!token"
+    assert fake.stats.by_status() == {400: 1, 404: 1}  # Bulk 1.0 says 400 InvalidSessionId, not 401
+    sessions_sent = [(h.get("X-SFDC-Session"), h.get("Authorization")) for h in recording.headers]
+    assert sessions_sent == [("00DOLD!expired", None), ("00DNEW!token", None)]
+    stats = rs.limiter_of(sf).stats
+    assert (stats.expired, stats.refreshes, stats.ours) == (1, 1, 1)  # the refused one is not charged
+
+    stale.describe()  # carries the old id: sent with the new one at once, no 401 first
+    assert recording.headers[-1]["Authorization"] == "Bearer 00DNEW!token"
+    assert fake.stats.by_status() == {400: 1, 404: 1, 200: 1} and calls == [1]
+
+
+def test_an_expired_bulk_1_session_without_refresh_is_the_sdks_error(make_fake: MakeFake, connect: Connect
+                                                                    ) -> None:
+    fake = make_fake(session_ids={"00DGOOD!token"})
+    sf = connect(fake, session_id="00DBAD!expired")
+    with pytest.raises(SalesforceMalformedRequest) as info:  # what simple-salesforce raises for a 400
+        sf.bulk.Account.query("SELECT Id FROM Account")
+    assert info.value.content["exceptionCode"] == "InvalidSessionId"
+    assert fake.stats.total == 1 and rs.limiter_of(sf).stats.expired == 1
 
 
 def test_the_executor_says_how_it_sized_the_workers(caplog: pytest.LogCaptureFixture) -> None:

@@ -567,3 +567,54 @@ def test_standalone_module_serves_until_sigterm(sessions: list[requests.Session]
     assert proc.returncode == 0
     assert err == ""
     assert not os.path.exists(ca_path)
+
+
+# -- Bulk API 2.0 ------------------------------------------------------------------------------
+
+
+def test_bulk2_query_job_completes_after_job_polls_and_pages_its_csv(connect: Any) -> None:
+    with FakeSalesforce(job_polls=3) as fake:
+        sf = connect(fake)
+        job = sf.restful("jobs/query", method="POST",
+                         json={"operation": "query", "query": "SELECT Id, Name FROM Account ORDER BY Name"})
+        assert job["state"] == "UploadComplete" and job["object"] == "Account"
+        states = [sf.restful(f"jobs/query/{job['id']}")["state"] for _ in range(4)]
+        assert states == ["InProgress", "InProgress", "JobComplete", "JobComplete"]
+        url = f"{fake.instance_url}/services/data/v59.0/jobs/query/{job['id']}/results"
+        first = sf.session.get(url, headers=sf.headers, params={"maxRecords": 3000})
+        assert first.headers["Sforce-NumberOfRecords"] == "3000" and first.headers["Sforce-Locator"] == "3000"
+        rest = sf.session.get(url, headers=sf.headers, params={"maxRecords": 3000, "locator": "3000"})
+        assert rest.headers["Sforce-NumberOfRecords"] == "2000" and rest.headers["Sforce-Locator"] == "null"
+        lines = first.text.splitlines() + rest.text.splitlines()[1:]
+        assert lines[0] == '"Id","Name"' and len(lines) == 5001
+        assert fake.bulk_usage() == (1, 0)
+        assert sf.limits()["DailyBulkV2QueryJobs"]["Remaining"] == 9_999
+        assert fake.internal_errors == []
+
+
+def test_bulk2_results_before_completion_and_unknown_jobs_are_errors(fake: FakeSalesforce, connect: Any
+                                                                      ) -> None:
+    sf = connect(fake)
+    job = sf.restful("jobs/query", method="POST", json={"operation": "query", "query": "SELECT Id FROM User"})
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful(f"jobs/query/{job['id']}/results")
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.restful("jobs/query/750000000000999AAA")
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful("jobs/query", method="POST", json={"operation": "insert", "query": "SELECT Id FROM User"})
+    aborted = sf.restful(f"jobs/query/{job['id']}", method="PATCH", json={"state": "Aborted"})
+    assert aborted["state"] == "Aborted"
+
+
+def test_bulk2_ingest_applies_rows_at_close_and_reports_each_record(fake: FakeSalesforce, connect: Any
+                                                                     ) -> None:
+    sf = connect(fake)
+    records = [{"LastName": "Lovelace"}, {"FirstName": "No last name"}]
+    results = sf.bulk2.Contact.insert(records=records, wait=0)
+    assert results[0]["numberRecordsProcessed"] == 2 and results[0]["numberRecordsFailed"] == 1
+    failed = sf.bulk2.Contact.get_failed_records(results[0]["job_id"])
+    assert "REQUIRED_FIELD_MISSING" in failed and "No last name" in failed
+    ok = sf.bulk2.Contact.get_successful_records(results[0]["job_id"])
+    assert ok.splitlines()[0].startswith('"sf__Id","sf__Created",') and '"true"' in ok
+    assert sf.query("SELECT Id FROM Contact WHERE LastName = 'Lovelace'")["totalSize"] == 1
+    assert fake.bulk_usage() == (0, 1)  # one batch: up to 10,000 records each

@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, default=1.0, help="scales the day, minute and threshold")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and jitter")
     parser.add_argument("--session-id", default=None, help="token to accept (default: a random one)")
+    parser.add_argument("--job-polls", type=int, default=2,
+                        help="status requests a Bulk API 2.0 job answers before JobComplete (default 2)")
     return parser
 
 
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_scale=args.time_scale,
         seed=args.seed,
         session_ids=[session_id],
+        job_polls=args.job_polls,
     )
     done = threading.Event()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ratewindow_salesforce.testing._bulk import Bulk2
 from ratewindow_salesforce.testing._data import ApiError, OrgData, Txn, make_id, not_found
 
 __all__ = ["Api", "Resp", "version_label"]
@@ -62,6 +63,8 @@ class Resp:
         if isinstance(body, list) and body and isinstance(body[0], dict):
             code = body[0].get("errorCode")
             return str(code) if code is not None else None
+        if isinstance(body, dict) and body.get("exceptionCode") is not None:  # Bulk API 1.0
+            return str(body["exceptionCode"])
         return None
 
 
@@ -96,6 +99,8 @@ class Api:
         self._limits = limits
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._cursor_counter = 0
+        #: Bulk API 2.0 jobs (``/jobs/``), when the fake serves them.
+        self.bulk2: Bulk2 | None = None
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -169,6 +174,9 @@ class Api:
             return self._query(head, rest[1:], params, headers, version, tooling)
         if head == "composite" and not tooling:
             return self._composite(method, rest[1:], params, body, version, charge, txn, nested)
+        if head == "jobs" and not tooling and not nested and self.bulk2 is not None:
+            status, answer, extra = self.bulk2.dispatch(method, rest[1:], params, body, version)
+            return Resp(status, answer, extra)
         raise not_found()
 
     @staticmethod

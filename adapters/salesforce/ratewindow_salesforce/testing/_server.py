@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from ratewindow_salesforce.testing._api import Api, Resp
+from ratewindow_salesforce.testing._bulk import Bulk2
 from ratewindow_salesforce.testing._data import OrgData
 from ratewindow_salesforce.testing._stats import FakeSalesforceStats, RequestRecord
 
@@ -42,9 +43,21 @@ CONCURRENT_MESSAGE = "ConcurrentPerOrgLongTxn Limit exceeded"
 #: The per-minute cap is not a Salesforce limit; this message is the fake's own.
 PER_MINUTE_MESSAGE = "PerMinute Limit exceeded (FakeSalesforce per_minute cap)."
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+#: What the Bulk API 1.0 (``/services/async/``) answers for an expired or invalid session: HTTP 400
+#: with ``exceptionCode`` ``InvalidSessionId``, in JSON when the request is JSON, else in XML.
+BULK_INVALID_SESSION = {"exceptionCode": "InvalidSessionId", "exceptionMessage": "Invalid session id"}
+BULK_INVALID_SESSION_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?><error xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+    b"<exceptionCode>InvalidSessionId</exceptionCode><exceptionMessage>Invalid session id</exceptionMessage>"
+    b"</error>"
+)
 INTERNAL_ERROR = [
     {"message": "An unexpected error occurred in FakeSalesforce.", "errorCode": "UNKNOWN_EXCEPTION"}
 ]
+
+#: Bulk allocations per rolling 24 h: Bulk API 2.0 query jobs, and batches (Bulk API and 2.0 together).
+BULK2_QUERY_JOBS = 10_000
+BULK_BATCHES = 15_000
 
 _JSON_TYPE = "application/json;charset=UTF-8"
 _HANDSHAKE_TIMEOUT = 10.0
@@ -150,6 +163,14 @@ class FakeSalesforce:
         session_ids: accepted bearer tokens; ``None`` accepts any non-empty token.
         clock: callable returning seconds (default ``time.monotonic``) used for windows, stats
             and long-running detection; latency always sleeps in real time.
+        job_polls: status requests a Bulk API 2.0 job answers before it reports ``JobComplete``
+            (``InProgress`` until then; 1: at once). Time is counted in polls so that tests are
+            exact; see ``ratewindow_salesforce.testing._bulk``.
+
+    Bulk API 2.0 (``/jobs/query``, ``/jobs/ingest``) is served: query jobs run the fake's SOQL and
+    return CSV; ingest jobs apply their rows at ``UploadComplete``. ``/limits`` reports
+    ``DailyBulkV2QueryJobs`` and ``DailyBulkApiBatches`` (10,000 query jobs and 15,000 batches per
+    rolling 24 h, scaled by ``time_scale``) as used; the fake never refuses on them.
     """
 
     def __init__(
@@ -166,6 +187,7 @@ class FakeSalesforce:
         seed: int = 0,
         session_ids: Collection[str] | None = None,
         clock: Callable[[], float] | None = None,
+        job_polls: int = 2,
     ) -> None:
         if not re.fullmatch(r"\d+\.0", api_version) or int(float(api_version)) < OLDEST_VERSION:
             raise ValueError(f"api_version must look like '59.0' and be at least {OLDEST_VERSION}.0")
@@ -184,6 +206,8 @@ class FakeSalesforce:
             raise ValueError("time_scale must be > 0")
         if session_ids is not None and (not session_ids or any(not token for token in session_ids)):
             raise ValueError("session_ids must be None or a non-empty collection of non-empty tokens")
+        if isinstance(job_polls, bool) or not isinstance(job_polls, int) or job_polls < 1:
+            raise ValueError(f"job_polls must be a positive int, got {job_polls!r}")
         self.port = port
         self.api_version = api_version
         self.allocation = allocation
@@ -205,6 +229,10 @@ class FakeSalesforce:
         self.data = OrgData(seed)
         versions = [f"{major}.0" for major in range(OLDEST_VERSION, int(float(api_version)) + 1)]
         self._api = Api(self.data, versions, self._limits_body)
+        self.job_polls = job_polls
+        self._query_jobs = _Ledger(DAY_SECONDS * time_scale, MINUTE_SECONDS * time_scale)
+        self._batches = _Ledger(DAY_SECONDS * time_scale, MINUTE_SECONDS * time_scale)
+        self._api.bulk2 = Bulk2(self.data, job_polls, self._count_query_job, self._count_batches)
         self._stopping = threading.Event()
         #: Exceptions raised inside the fake while answering (each was answered with HTTP 500).
         self.internal_errors: list[BaseException] = []
@@ -354,8 +382,24 @@ class FakeSalesforce:
 
     # -- request handling ----------------------------------------------------------------------
 
+    def _count_query_job(self) -> None:
+        with self._limits_lock:
+            self._query_jobs.charge(self._clock(), 1, api_call=False)
+
+    def _count_batches(self, batches: int) -> None:
+        with self._limits_lock:
+            self._batches.charge(self._clock(), batches, api_call=False)
+
+    def bulk_usage(self) -> tuple[int, int]:
+        """``(query jobs, batches)`` created in the current rolling 24 h (scaled): Bulk API 2.0
+        query jobs, and batches of closed ingest jobs (one per 10,000 records)."""
+        with self._limits_lock:
+            now = self._clock()
+            return self._query_jobs.used(now), self._batches.used(now)
+
     def _limits_body(self) -> dict[str, Any]:
         used = self.allocation_used_now()
+        query_jobs, batches = self.bulk_usage()
 
         def pair(maximum: int, remaining: int | None = None) -> dict[str, int]:
             return {"Max": maximum, "Remaining": maximum if remaining is None else remaining}
@@ -365,9 +409,9 @@ class FakeSalesforce:
             "ConcurrentSyncReportRuns": pair(20),
             "DailyApiRequests": pair(self.allocation, max(0, self.allocation - used)),
             "DailyAsyncApexExecutions": pair(250_000),
-            "DailyBulkApiBatches": pair(15_000),
+            "DailyBulkApiBatches": pair(BULK_BATCHES, max(0, BULK_BATCHES - batches)),
             "DailyBulkV2QueryFileStorageMB": pair(976_562),
-            "DailyBulkV2QueryJobs": pair(10_000),
+            "DailyBulkV2QueryJobs": pair(BULK2_QUERY_JOBS, max(0, BULK2_QUERY_JOBS - query_jobs)),
             "DailyDurableStreamingApiEvents": pair(1_000_000),
             "DataStorageMB": pair(1_024, 1_001),
             "FileStorageMB": pair(2_048, 2_030),
@@ -469,6 +513,11 @@ class FakeSalesforce:
                 return Resp(405, [{"errorCode": "METHOD_NOT_ALLOWED", "message": message}]), 0, 0, False
             return Resp(200, self._api.versions_body()), 0, 0, False
         if not self._authorized(headers):
+            if path.startswith("/services/async/"):  # Bulk API 1.0 answers 400, not 401
+                json_request = "json" in {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+                if json_request:
+                    return Resp(400, BULK_INVALID_SESSION), 0, 0, False
+                return Resp(400, BULK_INVALID_SESSION_XML, {"Content-Type": "application/xml"}), 0, 0, False
             return Resp(401, INVALID_SESSION), 0, 0, False
         is_batch = (
             method == "POST" and re.fullmatch(r"/services/data/[^/]+/composite/batch/?", path) is not None
@@ -477,8 +526,12 @@ class FakeSalesforce:
         refusal = self._admit(request_id, units)
         if refusal is not None:
             return refusal, 0, 0, True
+        content_type = {key.lower(): value for key, value in headers.items()}.get("content-type", "")
         try:
-            body: Any = json.loads(raw) if raw.strip() else None
+            if content_type.lower().startswith("text/csv"):  # Bulk API 2.0 job data
+                body: Any = raw.decode("utf-8")
+            else:
+                body = json.loads(raw) if raw.strip() else None
         except ValueError:
             error = [{"message": "The request body is not valid JSON", "errorCode": "JSON_PARSER_ERROR"}]
             return Resp(400, error), units, 0, True
@@ -505,7 +558,9 @@ class FakeSalesforce:
     def _encode(self, resp: Resp, with_usage: bool) -> _HttpAnswer:
         headers: dict[str, str] = dict(resp.headers)
         payload = b""
-        if resp.status != 204 and resp.body is not None:
+        if isinstance(resp.body, bytes):  # already encoded (CSV, XML): its Content-Type is in headers
+            payload = resp.body
+        elif resp.status != 204 and resp.body is not None:
             payload = json.dumps(resp.body, separators=(",", ":")).encode()
             headers["Content-Type"] = _JSON_TYPE
         if with_usage:
