@@ -900,11 +900,11 @@ class RateLimitedExecutor(_Engine):
                 raise AcquireTimeout(booking.delay, limiter.name)
             try:  # sleep until the booking, then confirm it as the call starts (see Reservation)
                 while (left := booking.confirm()) > 0:
-                    if self._sleep(batch, left):
-                        booking.cancel()
+                    if self._sleep(batch, left):  # stopped (Ctrl-C): give it back, briefly
+                        booking._give_back()
                         return None
             except BaseException:
-                booking.cancel()
+                booking._give_back()
                 raise
             if self._hold_until <= clock.now():
                 break

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import math
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ratewindow._clock import Clock, grace_of
-from ratewindow._core import WINDOW, Spec
+from ratewindow._core import WINDOW, Grant, Spec
 from ratewindow._errors import AcquireTimeout
 from ratewindow._keyed import KeyedHandles
 from ratewindow._validate import check_name
@@ -25,6 +26,21 @@ Stamp = tuple[tuple[float, float], ...]
 #: Confirmations of one grant in a row whose answers came back later than the grace; past them
 #: the grant stands (a machine that slow is one ``margin`` is for).
 _CONFIRMS = 4
+#: Seconds a store that can bound a call (``RedisStore``) gets to take back the booking of a caller
+#: that was interrupted (Ctrl-C, a cancelled task, an expired timeout): the booking expires anyway,
+#: and the caller's own exception must not wait for a store that cannot be reached.
+_GIVE_BACK = 0.05
+
+log = logging.getLogger("ratewindow")
+
+
+def _takes_within(store: object) -> bool:
+    """Whether the store's ``cancel`` takes ``within=`` (seconds the call may take in all), and so
+    do its ``cancel_async``, ``confirm`` and ``confirm_async`` (``RedisStore`` does)."""
+    try:
+        return "within" in inspect.signature(getattr(store, "cancel")).parameters  # noqa: B009
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 @runtime_checkable
@@ -145,6 +161,10 @@ class Reservation:
             RuntimeError: the reservation was cancelled.
             StoreUnavailable: a shared store could not be reached.
         """
+        return self._confirm(None)
+
+    def _confirm(self, within: float | None) -> float:
+        """``confirm``; a store that can bound its call takes at most ``within`` seconds (None: its own)."""
         left = self._check()
         if left > 0 or self._confirmed:
             return left
@@ -158,8 +178,14 @@ class Reservation:
             return 0.0
         stamp = self._stamp
         assert stamp is not None
+        store: Any = limiter._store
+        bounded = within is not None and limiter._within
+        grant: Grant
         for _ in range(_CONFIRMS):
-            grant = limiter._store.confirm(limiter._specs, self.cost, stamp)
+            if bounded:
+                grant = store.confirm(limiter._specs, self.cost, stamp, within=within)
+            else:
+                grant = store.confirm(limiter._specs, self.cost, stamp)
             if not grant.granted:
                 return grant.delay
             stamp = self._stamp = grant.stamp or stamp  # where the units count from now
@@ -172,6 +198,10 @@ class Reservation:
 
     async def confirm_async(self) -> float:
         """``confirm`` without blocking the event loop. Raises as ``confirm``."""
+        return await self._confirm_async(None)
+
+    async def _confirm_async(self, within: float | None) -> float:
+        """``_confirm`` without blocking the event loop."""
         left = self._check()
         if left > 0 or self._confirmed:
             return left
@@ -188,10 +218,16 @@ class Reservation:
         # One event loop runs its tasks one at a time: answers to many confirmations sent at once
         # come back together and the last task resumes long after its answer was decided. One
         # confirmation in flight per loop keeps each answer close to the start it allows.
+        store: Any = limiter._store
+        bounded = within is not None and limiter._within
+        grant: Grant
         async with limiter._confirm_lock():
             asked = clock.now()
             for _ in range(_CONFIRMS):
-                grant = await limiter._store.confirm_async(limiter._specs, self.cost, stamp)
+                if bounded:
+                    grant = await store.confirm_async(limiter._specs, self.cost, stamp, within=within)
+                else:
+                    grant = await store.confirm_async(limiter._specs, self.cost, stamp)
                 if not grant.granted:
                     return grant.delay
                 stamp = self._stamp = grant.stamp or stamp  # where the units count from now
@@ -258,6 +294,45 @@ class Reservation:
         await self._limiter._store.cancel_async(self._limiter._specs, self.cost, stamp)
         return True
 
+    def _give_back(self) -> None:
+        """``cancel`` for a caller that was interrupted, on a best-effort basis: a store that can
+        bound its call gets ``_GIVE_BACK`` seconds, and a failure is logged at DEBUG, never raised
+        in place of the caller's exception (the booking then counts until it expires, as an
+        unused booking does)."""
+        stamp = self._cancellable()
+        if stamp is None:
+            return
+        self._cancelled = True
+        limiter = self._limiter
+        store: Any = limiter._store
+        try:
+            if limiter._within:
+                store.cancel(limiter._specs, self.cost, stamp, within=_GIVE_BACK)
+            else:
+                store.cancel(limiter._specs, self.cost, stamp)
+        except Exception as exc:
+            self._not_given_back(exc)
+
+    async def _give_back_async(self) -> None:
+        """``_give_back`` without blocking the event loop."""
+        stamp = self._cancellable()
+        if stamp is None:
+            return
+        self._cancelled = True
+        limiter = self._limiter
+        store: Any = limiter._store
+        try:
+            if limiter._within:
+                await store.cancel_async(limiter._specs, self.cost, stamp, within=_GIVE_BACK)
+            else:
+                await store.cancel_async(limiter._specs, self.cost, stamp)
+        except Exception as exc:
+            self._not_given_back(exc)
+
+    def _not_given_back(self, exc: Exception) -> None:
+        log.debug("ratewindow: a booking of %g on %r was not given back (%s: %s); it counts until it "
+                  "expires", self.cost, self._limiter.name, type(exc).__name__, exc)
+
     def __repr__(self) -> str:
         if self._cancelled:
             state = "cancelled"
@@ -290,6 +365,8 @@ class _BaseLimiter:
         self._grace = grace_of(clock)
         # Only a window's units count from when they are used; buckets and quotas need no confirming.
         self._confirms = any(spec.kind == WINDOW for spec in self._specs)
+        #: Whether the store's confirm and cancel take ``within=`` (a bound on their time).
+        self._within = _takes_within(store)
         self._observers: tuple[Observer, ...] = ()
         self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
         # One confirmation in flight per event loop (see Reservation.confirm_async).
@@ -321,6 +398,16 @@ class _BaseLimiter:
             )
         return cost
 
+    def _held(self, asked: float, slept: float) -> float:
+        """Seconds a caller has been held since it asked at ``asked``: the ``slept`` seconds it
+        slept, or the clock's own measure when the store's round trips made the wait notably
+        longer (a slow or stalled server). On a clock without grace (``ManualClock``), ``slept``."""
+        if self._grace > 0:
+            held = self._clock.now() - asked
+            if held > slept + self._grace:
+                return held
+        return slept
+
     @staticmethod
     def _timeout(timeout: object) -> float | None:
         if timeout is None:
@@ -334,6 +421,9 @@ class _BaseLimiter:
     # -- taking permits ---------------------------------------------------------------------
     def try_acquire(self, cost: int = 1) -> bool:
         """Take ``cost`` units now if they fit (and nobody is queued ahead); never waits.
+
+        On a shared store it takes one round trip, within a short budget (``RedisStore``: 0.25 s
+        in all, retries included, however long the server stalls).
 
         Raises:
             ValueError, TypeError: ``cost`` is not a positive number the limiter can ever grant.
@@ -368,13 +458,23 @@ class _BaseLimiter:
         wake late never crowd more than the limit into one window at the server. When late
         callers still fill the window, the caller sleeps until they expire and confirms again.
 
+        The seconds returned are the time the caller was held: the sleeps, or more when a slow
+        store made it notably longer. On a shared store the call takes at most ``timeout``, plus
+        one last short wait for the store's reply (see ``RedisStore``).
+
+        Interrupted while it waits (Ctrl-C, an exception from a signal handler), it gives the
+        booking back on a best-effort basis (``RedisStore``: within 0.05 s; the booking expires
+        anyway) and raises that exception, never the store's error in its place.
+
         Raises:
             AcquireTimeout: the wait would exceed ``timeout`` seconds; nothing was recorded, and
                 ``retry_after`` says how long the wait was.
+            StoreUnavailable: a shared store could not be reached.
         """
         units = self._cost(cost)
         limit = self._timeout(timeout)
-        asked = self._clock.now()
+        clock = self._clock
+        asked = clock.now()
         grant = self._store.acquire(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
@@ -383,28 +483,32 @@ class _BaseLimiter:
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
             return 0.0
-        waited = grant.delay
+        slept = grant.delay
         try:
             if grant.delay > 0:
-                self._clock.sleep(grant.delay)
+                clock.sleep(grant.delay)
             while True:
-                more = booking.confirm()
+                within = None if limit is None else max(0.0, limit - self._held(asked, slept))
+                more = booking._confirm(within)
+                held = self._held(asked, slept)
                 if more <= 0:
-                    return waited
-                if limit is not None and waited + more > limit:
-                    raise AcquireTimeout(waited + more, self.name, limit)
-                self._clock.sleep(more)
-                waited += more
+                    return held
+                if limit is not None and held + more > limit:
+                    raise AcquireTimeout(held + more, self.name, limit)
+                clock.sleep(more)
+                slept += more
         except BaseException:
-            booking.cancel()
+            booking._give_back()
             raise
 
     async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
-        """``acquire`` for asyncio: never blocks the event loop. A cancelled task gives its
-        booking back. Raises as ``acquire``."""
+        """``acquire`` for asyncio: never blocks the event loop. A cancelled task (or one whose
+        ``asyncio.timeout`` expired) gives its booking back on a best-effort basis and raises
+        ``CancelledError`` at once. Returns and raises as ``acquire``."""
         units = self._cost(cost)
         limit = self._timeout(timeout)
-        asked = self._clock.now()
+        clock = self._clock
+        asked = clock.now()
         grant = await self._store.acquire_async(self._specs, units, limit)
         if self._observers:
             self._notify(units, grant.granted, grant.delay if grant.granted else 0.0)
@@ -413,20 +517,22 @@ class _BaseLimiter:
         booking = Reservation(self, units, grant.delay, grant.stamp, asked)
         if booking._on_time(booking._ready_at):
             return 0.0
-        waited = grant.delay
+        slept = grant.delay
         try:
             if grant.delay > 0:
-                await self._clock.asleep(grant.delay)
+                await clock.asleep(grant.delay)
             while True:
-                more = await booking.confirm_async()
+                within = None if limit is None else max(0.0, limit - self._held(asked, slept))
+                more = await booking._confirm_async(within)
+                held = self._held(asked, slept)
                 if more <= 0:
-                    return waited
-                if limit is not None and waited + more > limit:
-                    raise AcquireTimeout(waited + more, self.name, limit)
-                await self._clock.asleep(more)
-                waited += more
+                    return held
+                if limit is not None and held + more > limit:
+                    raise AcquireTimeout(held + more, self.name, limit)
+                await clock.asleep(more)
+                slept += more
         except BaseException:
-            await asyncio.shield(booking.cancel_async())
+            await asyncio.shield(booking._give_back_async())
             raise
 
     def wait_time(self, cost: int = 1) -> float:
