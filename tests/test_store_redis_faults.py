@@ -19,6 +19,9 @@ import pytest
 from _redis_server import RedisServer
 
 from ratewindow import (
+    AcquireTimeout,
+    DailyQuota,
+    Limits,
     RateLimitedExecutor,
     RedisStore,
     SlidingWindow,
@@ -246,6 +249,79 @@ def test_acquire_on_a_stalled_server_is_bounded_by_its_timeout(make_server: Serv
         loop.run_until_complete(store.aclose())
     finally:
         loop.close()
+
+
+# -- 3. the local fallback ---------------------------------------------------------------------------
+def test_the_local_fallback_gets_what_is_left_of_the_callers_timeout(make_server: ServerFactory) -> None:
+    server = make_server()
+    store = RedisStore(server.url, timeout=0.6, on_unavailable="local", expected_processes=1)
+    window = SlidingWindow(1, 2.5, name="left", store=store)
+    other = SlidingWindow(1, 60.0, name="other", store=store)
+    server.stop()
+    assert window.try_acquire()  # granted locally: the local window is full for 2.5 s
+    first = time.monotonic()
+    server.start()
+    time.sleep(1.1)  # past the recheck: the next call finds the server again
+    assert other.try_acquire()
+    assert store._local_until == float("-inf")  # deciding in Redis again
+    server.stop()  # down again: the next call retries for the store's 0.6 s, then goes local
+    began = time.monotonic()
+    try:
+        waited = window.acquire(timeout=1.0)
+    except AcquireTimeout:
+        waited = None
+    took = time.monotonic() - began
+    # The local window frees 2.5 s after the first grant, at about 1.3 s from now: later than
+    # the 0.4 s left of the caller's 1.0 s after 0.6 s of retries. So it times out, at 0.6 s.
+    assert first + 2.5 - began > 1.0
+    assert waited is None and took < 0.6 + 0.2
+
+
+def test_a_blocking_acquire_does_not_stall_at_each_recheck_during_an_outage(make_server: ServerFactory) -> None:
+    server = make_server()
+    store = RedisStore(server.url, timeout=2.0, on_unavailable="local", expected_processes=1)
+    window = SlidingWindow(100, 60.0, name="recheck", store=store)
+    server.stop()
+    began = time.monotonic()
+    assert window.try_acquire()  # a short try, then local
+    assert time.monotonic() - began < 0.5
+    took = []
+    for _ in range(3):
+        time.sleep(1.05)  # past the recheck each time
+        began = time.monotonic()
+        waited = window.acquire()  # looks for the server briefly, then decides locally
+        took.append(time.monotonic() - began)
+        assert waited <= took[-1]  # the look is part of the wait reported
+    assert max(took) < 0.5, took  # not the store's 2 s timeout at every recheck
+
+
+def test_the_local_fallback_of_a_daily_quota_grants_only_what_redis_had_left(
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_server()
+    store = RedisStore(server.url, timeout=0.2, on_unavailable="local", expected_processes=2)
+    quota = DailyQuota(8, name="day", store=store)
+    assert [quota.try_acquire() for _ in range(5)] == [True] * 5  # Redis counts 5 of 8
+    server.stop()
+
+    def take() -> bool:
+        try:
+            return quota.try_acquire()
+        except StoreUnavailable:
+            return False
+
+    with caplog.at_level(logging.WARNING, logger="ratewindow"):
+        local = [take() for _ in range(8)]
+    assert local == [True] + [False] * 7  # (8 - 5) / 2 processes = 1.5: one more unit, not 4
+    # Every limiter of that name shares what was seen; a window keeps its own local share.
+    both = Limits(SlidingWindow(10, 60.0, name="day", store=store), DailyQuota(8, name="day", store=store))
+    assert not both.try_acquire() and SlidingWindow(10, 60.0, name="day", store=store).try_acquire()
+    # A store that has not seen today's count grants nothing from the quota locally.
+    fresh = RedisStore(server.url, timeout=0.2, on_unavailable="local", expected_processes=2)
+    with pytest.raises(StoreUnavailable, match="local share 0 "):
+        Limits(SlidingWindow(10, 60.0, name="day", store=fresh), DailyQuota(8, name="day", store=fresh)
+               ).try_acquire()
+    assert any("unavailable" in r.getMessage() for r in caplog.records)
 
 
 # -- 4. asyncio after a restart -----------------------------------------------------------------------

@@ -60,6 +60,8 @@ _TRY_BUDGET = 0.25
 _LAST_TRY = 0.01
 #: With on_unavailable="local": how often to look whether the server is back, seconds.
 _RECHECK = 1.0
+#: Days whose count the local fallback remembers (one per daily quota key, least recently seen first out).
+_SEEN_DAYS = 4096
 #: With a manual clock (tests), TTLs in manual seconds mean nothing in real time: keep keys this long.
 _MANUAL_MIN_TTL_MS = 3_600_000
 #: Local grants remembered so that their cancel is routed to the local store.
@@ -200,8 +202,15 @@ class RedisStore:
         on_unavailable: ``"raise"`` (default): raise ``StoreUnavailable``, never letting a call
             through unlimited. ``"local"``: while the server is unreachable, decide in a local
             ``MemoryStore`` at ``limit / expected_processes`` per limiter, logging a warning, and
-            look for the server again once a second. Grants made locally are unknown to Redis
-            when it is back, so the window that spans the recovery may hold up to that share more.
+            look for the server again once a second, each look at most 0.25 s; a waiting
+            acquire's local decision gets what is left of its timeout. Grants made locally are
+            unknown to Redis when it is back, so the window that spans the recovery may hold up
+            to that share more. A ``DailyQuota`` is shared more carefully, since its count
+            outlives any outage: its local share is what Redis had left of today's quota at the
+            latest grant this store saw, divided by ``expected_processes``, and 0 when it saw
+            none today (a process started during the outage, a quiet one); a call that needs
+            more raises ``StoreUnavailable``. So each process adds at most its share of what
+            was left, never a whole day's share on top of what Redis counted.
         expected_processes: how many processes share the limits (required with ``"local"``).
         async_client: a ``redis.asyncio`` client for ``acquire_async``; by default one is made
             per event loop from the URL or the client's connection settings, and closed when
@@ -324,6 +333,8 @@ class RedisStore:
         self._local: MemoryStore | None = None
         self._local_until = -math.inf
         self._local_stamps: OrderedDict[Stamp, None] = OrderedDict()
+        # Per daily quota key: (start of the day, units counted in it) as the latest grant saw it.
+        self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     # -- construction helpers ----------------------------------------------------------------
     def _from_url(self, url: str) -> tuple[SyncRedis, str]:
@@ -501,6 +512,8 @@ class RedisStore:
             budget = min(self.timeout, max(max_wait, _TRY_BUDGET))
         else:
             budget = self.timeout
+        if self._local_until > -math.inf:  # down at the last look (with "local"): look again briefly
+            budget = min(budget, _TRY_BUDGET)
         return budget
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
@@ -782,11 +795,13 @@ class RedisStore:
         return self.on_unavailable == "local" and self._real.now() < self._local_until
 
     def _go_local(self, exc: StoreUnavailable) -> None:
-        if self._real.now() >= self._local_until:
+        if self._local_until == -math.inf:  # once per outage, not at every look for the server
             log.warning(
                 "ratewindow: %s is unavailable (%s); granting locally at 1/%d of each limit until it is back",
                 self._where, exc.reason, self.expected_processes,
             )
+        else:
+            log.debug("ratewindow: %s still unavailable (%s)", self._where, exc.reason)
         self._local_until = self._real.now() + _RECHECK
 
     def _back(self) -> None:
@@ -794,19 +809,57 @@ class RedisStore:
             self._local_until = -math.inf
             log.warning("ratewindow: %s is reachable again; deciding there", self._where)
 
+    def _granted(self, specs: Sequence[Spec], reply: tuple[float, ...]) -> Grant:
+        """An acquire's reply as a ``Grant``. With ``"local"``, each daily member's count in the
+        day it was booked into is remembered: the local fallback grants only what was left."""
+        n = 2 + 2 * len(specs)
+        if len(reply) > n:  # granted, with daily members' counts after the stamps
+            if self.on_unavailable == "local":
+                counts = iter(reply[n:])
+                with self._lock:
+                    seen = self._seen
+                    for i, spec in enumerate(specs):
+                        if spec.kind != DAILY:
+                            continue
+                        day, count = reply[3 + 2 * i], next(counts)
+                        before = seen.pop(spec.key, None)
+                        if before is not None and before[0] == day:
+                            count = max(count, before[1])  # replies of threads may come out of order
+                        seen[spec.key] = (day, count)
+                        if len(seen) > _SEEN_DAYS:
+                            seen.popitem(last=False)
+            reply = reply[:n]
+        return _grant(reply)
+
+    def _day_left(self, spec: Spec) -> float:
+        """Units of a daily quota left today as the latest grant here saw Redis count them; 0.0
+        when no grant here saw today's count (then nothing is known of what others took)."""
+        seen = self._seen.get(spec.key)
+        if seen is None or spec.calendar is None:
+            return 0.0
+        day, count = seen
+        if day != spec.calendar.period(spec.clock.now())[0]:  # an earlier day, or a later one (today is full)
+            return 0.0
+        return max(0.0, spec.limit - count)
+
     def _local_specs_of(self, specs: Sequence[Spec], cost: float, exc: StoreUnavailable) -> list[Spec]:
         share = float(self.expected_processes or 1)
         out = []
         for spec in specs:
+            limit = (self._day_left(spec) if spec.kind == DAILY else spec.limit) / share
             local = self._local_specs.get(spec)
-            if local is None:
-                local = dataclasses.replace(spec, limit=spec.limit / share)
+            if local is None or local.limit != limit:  # a daily share changes with what was seen
+                local = dataclasses.replace(spec, limit=limit)
                 with self._lock:
                     self._local_specs[spec] = local
             if cost > local.limit:
+                why = ""
+                if spec.kind == DAILY:
+                    why = " (a daily quota's local share is what Redis had left of today at the last grant " \
+                          "seen here, divided among the processes; 0 if none was seen today)"
                 raise StoreUnavailable(
                     self._where,
-                    f"{exc.reason}; the local share {local.limit:g} of {spec.name!r} is below {cost:g}",
+                    f"{exc.reason}; the local share {local.limit:g} of {spec.name!r} is below {cost:g}{why}",
                 ) from exc
             out.append(local)
         return out
@@ -839,6 +892,10 @@ class RedisStore:
         self._go_local(exc)
         return True
 
+    def _left(self, max_wait: float | None, began: float) -> float | None:
+        """What is left of ``max_wait`` seconds after the tries begun at ``began`` (real time)."""
+        return None if max_wait is None else max(0.0, max_wait - (self._real.now() - began))
+
     # -- the Store protocol ------------------------------------------------------------------
     def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         """Record ``cost`` units on every member at the earliest time all allow, if within
@@ -846,6 +903,7 @@ class RedisStore:
 
         The call takes at most ``max_wait`` (at least the try budget, 0.25 s), or ``timeout``
         when that is shorter or ``max_wait`` is None, plus one last short wait for a reply.
+        With ``"local"`` the local fallback gets what is left of ``max_wait``.
 
         Raises:
             StoreUnavailable: the server could not be reached within that time, refused the
@@ -857,25 +915,27 @@ class RedisStore:
         """
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        began = self._real.now()
         try:
             reply = self._run(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
-            return self._local_acquire(specs, cost, max_wait, exc)
-        return _grant(reply)
+            return self._local_acquire(specs, cost, self._left(max_wait, began), exc)
+        return self._granted(specs, reply)
 
     async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         """``acquire`` on ``redis.asyncio``: never blocks the event loop. Raises as ``acquire``."""
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        began = self._real.now()
         try:
             reply = await self._arun(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
-            return self._local_acquire(specs, cost, max_wait, exc)
-        return _grant(reply)
+            return self._local_acquire(specs, cost, self._left(max_wait, began), exc)
+        return self._granted(specs, reply)
 
     def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
         """Exact seconds until ``cost`` could be granted on every member; writes nothing.
