@@ -972,11 +972,11 @@ class RateLimitedExecutor(_Engine):
             # confirmation tells the limiter's observers of the grant, once.
             try:
                 while (left := booking.confirm()) > 0:
-                    if self._sleep(batch, left):
-                        booking.cancel()
+                    if self._sleep(batch, left):  # stopped (Ctrl-C): give it back, briefly
+                        booking._give_back()
                         return None
             except BaseException:
-                booking.cancel()
+                booking._give_back()
                 raise
             if self._hold_until <= clock.now():
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
@@ -26,6 +27,22 @@ Stamp = tuple[tuple[float, float], ...]
 #: Confirmations of one grant in a row whose answers came back later than the grace; past them
 #: the grant stands (a machine that slow is one ``margin`` is for).
 _CONFIRMS = 4
+#: Seconds a store that can bound a call (``RedisStore``) gets to take back the booking of a caller
+#: that was interrupted (Ctrl-C, a cancelled task, an expired timeout): the booking expires anyway,
+#: and the caller's own exception must not wait for a store that cannot be reached.
+_GIVE_BACK = 0.05
+
+log = logging.getLogger("ratewindow")
+
+
+def _takes_within(store: object) -> bool:
+    """Whether the store's ``cancel`` takes ``within=`` (seconds the call may take in all), and so
+    do its ``cancel_async``, ``confirm`` and ``confirm_async`` (``RedisStore`` does). Read from the
+    method's code, not ``inspect.signature``: every limiter (every ``for_key``) asks once."""
+    code = getattr(getattr(type(store), "cancel", None), "__code__", None)
+    if code is None:  # not a plain Python method: call it as the Store protocol says
+        return False
+    return "within" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
 @runtime_checkable
@@ -228,17 +245,18 @@ class Reservation:
             RuntimeError: the reservation was cancelled.
             StoreUnavailable: a shared store could not be reached.
         """
-        return self._confirmed_after(self._confirm())
+        return self._confirmed_after(self._confirm(None))
 
-    def _confirm(self) -> float:
-        """``confirm`` without telling the observers."""
+    def _confirm(self, within: float | None) -> float:
+        """``confirm`` without telling the observers; a store that can bound its call takes at
+        most ``within`` seconds (None: its own)."""
         left = self._ready()
         if left is not None:
             return left
         limiter = self._limiter
         for _ in range(_CONFIRMS):
             asked = limiter._clock.now()
-            left = self._took(limiter._store.confirm(limiter._specs, self.cost, self._stamped()), asked)
+            left = self._took(limiter._confirm_call(self.cost, self._stamped(), within), asked)
             if left is not None:
                 return left
         self._confirmed = True
@@ -253,49 +271,53 @@ class Reservation:
             # decided. One confirmation in flight per loop keeps each answer close to the start
             # it allows.
             async with self._limiter._confirming.get():
-                left = await self._confirm_held()
+                left = await self._confirm_held(None)
         return self._confirmed_after(left)
 
-    async def _confirm_held(self) -> float:
-        """``confirm_async`` for a caller that holds its loop's confirmation lock."""
+    async def _confirm_held(self, within: float | None) -> float:
+        """``confirm_async`` for a caller that holds its loop's confirmation lock; a store that can
+        bound its call takes at most ``within`` seconds (None: its own)."""
         left = self._ready()
         if left is not None:
             return left
         limiter = self._limiter
         for _ in range(_CONFIRMS):
             asked = limiter._clock.now()
-            grant = await limiter._store.confirm_async(limiter._specs, self.cost, self._stamped())
+            grant = await limiter._confirm_call_async(self.cost, self._stamped(), within)
             left = self._took(grant, asked)
             if left is not None:
                 return left
         self._confirmed = True
         return 0.0
 
-    async def _settle_async(self, waited: float, timeout: float | None) -> float:
+    async def _settle_async(self, asked: float, timeout: float | None) -> float:
         """Sleep until due, then confirm, waiting out late callers' units while holding the
         loop's confirmation lock: the tasks of one loop confirm first come, first served instead
-        of all waking again together. Returns ``waited`` plus the seconds slept.
+        of all waking again together. Returns the seconds the caller was held since ``asked``
+        (see ``_BaseLimiter._held``).
 
         Raises:
             AcquireTimeout: the total wait would exceed ``timeout`` seconds.
         """
-        clock = self._limiter._clock
-        left = self.remaining()
-        if left > 0:
-            await clock.asleep(left)
-            waited += left
+        limiter = self._limiter
+        clock = limiter._clock
+        slept = self.remaining()
+        if slept > 0:
+            await clock.asleep(slept)
         if self._ready() is not None:
-            return waited
-        async with self._limiter._confirming.get():
+            return limiter._held(asked, slept)
+        async with limiter._confirming.get():
             while True:
-                more = await self._confirm_held()
+                within = None if timeout is None else max(0.0, timeout - limiter._held(asked, slept))
+                more = await self._confirm_held(within)
+                held = limiter._held(asked, slept)
                 if more <= 0:
-                    return waited
-                if timeout is not None and waited + more > timeout:
+                    return held
+                if timeout is not None and held + more > timeout:
                     self._refused()
-                    raise AcquireTimeout(waited + more, self._limiter.name, timeout)
+                    raise AcquireTimeout(held + more, limiter.name, timeout)
                 await clock.asleep(more)
-                waited += more
+                slept += more
 
     def wait(self) -> float:
         """Sleep until the reservation may be used and confirm it (see ``confirm``); returns the
@@ -308,7 +330,7 @@ class Reservation:
         """
         slept = 0.0
         while True:
-            left = self._confirm()
+            left = self._confirm(None)
             if left <= 0:
                 self._grant(slept)
                 return slept
@@ -317,7 +339,7 @@ class Reservation:
 
     async def wait_async(self) -> float:
         """``wait`` without blocking the event loop. Raises as ``wait``."""
-        slept = await self._settle_async(0.0, None)
+        slept = await self._settle_async(self._limiter._clock.now(), None)
         self._grant(slept)
         return slept
 
@@ -350,6 +372,45 @@ class Reservation:
         self._cancelled = True
         await self._limiter._store.cancel_async(self._limiter._specs, self.cost, stamp)
         return True
+
+    def _give_back(self) -> None:
+        """``cancel`` for a caller that was interrupted, on a best-effort basis: a store that can
+        bound its call gets ``_GIVE_BACK`` seconds, and a failure is logged at DEBUG, never raised
+        in place of the caller's exception (the booking then counts until it expires, as an
+        unused booking does)."""
+        stamp = self._cancellable()
+        if stamp is None:
+            return
+        self._cancelled = True
+        limiter = self._limiter
+        store: Any = limiter._store
+        try:
+            if limiter._within:
+                store.cancel(limiter._specs, self.cost, stamp, within=_GIVE_BACK)
+            else:
+                store.cancel(limiter._specs, self.cost, stamp)
+        except Exception as exc:
+            self._not_given_back(exc)
+
+    async def _give_back_async(self) -> None:
+        """``_give_back`` without blocking the event loop."""
+        stamp = self._cancellable()
+        if stamp is None:
+            return
+        self._cancelled = True
+        limiter = self._limiter
+        store: Any = limiter._store
+        try:
+            if limiter._within:
+                await store.cancel_async(limiter._specs, self.cost, stamp, within=_GIVE_BACK)
+            else:
+                await store.cancel_async(limiter._specs, self.cost, stamp)
+        except Exception as exc:
+            self._not_given_back(exc)
+
+    def _not_given_back(self, exc: Exception) -> None:
+        log.debug("ratewindow: a booking of %g on %r was not given back (%s: %s); it counts until it "
+                  "expires", self.cost, self._limiter.name, type(exc).__name__, exc)
 
     def __repr__(self) -> str:
         if self._cancelled:
@@ -386,6 +447,8 @@ class _BaseLimiter:
         self._round_trip = 0.0
         # Only a window's units count from when they are used; buckets and quotas need no confirming.
         self._confirms = any(spec.kind == WINDOW for spec in self._specs)
+        #: Whether the store's confirm and cancel take ``within=`` (a bound on their time).
+        self._within = _takes_within(store)
         self._observers: tuple[Observer, ...] = ()
         self._keyed: KeyedHandles[_BaseLimiter] | None = None  # built by the first for_key
         self._confirming = LoopLocks()  # one confirmation in flight per event loop (confirm_async)
@@ -414,6 +477,30 @@ class _BaseLimiter:
             )
         return cost
 
+    def _confirm_call(self, cost: float, stamp: Stamp, within: float | None) -> Grant:
+        """The store's ``confirm``, bounded to ``within`` seconds where the store can be."""
+        store: Any = self._store
+        if within is not None and self._within:
+            return cast(Grant, store.confirm(self._specs, cost, stamp, within=within))
+        return self._store.confirm(self._specs, cost, stamp)
+
+    async def _confirm_call_async(self, cost: float, stamp: Stamp, within: float | None) -> Grant:
+        """``_confirm_call`` without blocking the event loop."""
+        store: Any = self._store
+        if within is not None and self._within:
+            return cast(Grant, await store.confirm_async(self._specs, cost, stamp, within=within))
+        return await self._store.confirm_async(self._specs, cost, stamp)
+
+    def _held(self, asked: float, slept: float) -> float:
+        """Seconds a caller has been held since it asked at ``asked``: the ``slept`` seconds it
+        slept, or the clock's own measure when the store's round trips made the wait notably
+        longer (a slow or stalled server). On a clock without grace (``ManualClock``), ``slept``."""
+        if self._grace > 0:
+            held = self._clock.now() - asked
+            if held > slept + self._grace:
+                return held
+        return slept
+
     @staticmethod
     def _timeout(timeout: object) -> float | None:
         if timeout is None:
@@ -427,6 +514,9 @@ class _BaseLimiter:
     # -- taking permits ---------------------------------------------------------------------
     def try_acquire(self, cost: int = 1) -> bool:
         """Take ``cost`` units now if they fit (and nobody is queued ahead); never waits.
+
+        On a shared store it takes one round trip, within a short budget (``RedisStore``: 0.25 s
+        in all, retries included, however long the server stalls).
 
         Raises:
             ValueError, TypeError: ``cost`` is not a positive number the limiter can ever grant.
@@ -466,13 +556,23 @@ class _BaseLimiter:
         wake late never crowd more than the limit into one window at the server. When late
         callers still fill the window, the caller sleeps until they expire and confirms again.
 
+        The seconds returned are the time the caller was held: the sleeps, or more when a slow
+        store made it notably longer. On a shared store the call takes at most ``timeout``, plus
+        one last short wait for the store's reply (see ``RedisStore``).
+
+        Interrupted while it waits (Ctrl-C, an exception from a signal handler), it gives the
+        booking back on a best-effort basis (``RedisStore``: within 0.05 s; the booking expires
+        anyway) and raises that exception, never the store's error in its place.
+
         Raises:
             AcquireTimeout: the wait would exceed ``timeout`` seconds; nothing was recorded, and
                 ``retry_after`` says how long the wait was.
+            StoreUnavailable: a shared store could not be reached.
         """
         units = self._cost(cost)
         limit = self._timeout(timeout)
-        asked = self._clock.now()
+        clock = self._clock
+        asked = clock.now()
         grant = self._store.acquire(self._specs, units, limit)
         if not grant.granted:
             if self._observers:
@@ -482,31 +582,35 @@ class _BaseLimiter:
         if booking._on_time(booking._ready_at):
             booking._grant(0.0)
             return 0.0
-        waited = grant.delay
+        slept = grant.delay
         try:
             if grant.delay > 0:
-                self._clock.sleep(grant.delay)
+                clock.sleep(grant.delay)
             while True:
-                more = booking._confirm()
+                within = None if limit is None else max(0.0, limit - self._held(asked, slept))
+                more = booking._confirm(within)
+                held = self._held(asked, slept)
                 if more <= 0:
                     break
-                if limit is not None and waited + more > limit:
+                if limit is not None and held + more > limit:
                     booking._refused()
-                    raise AcquireTimeout(waited + more, self.name, limit)
-                self._clock.sleep(more)
-                waited += more
+                    raise AcquireTimeout(held + more, self.name, limit)
+                clock.sleep(more)
+                slept += more
         except BaseException:
-            booking.cancel()
+            booking._give_back()
             raise
-        booking._grant(waited)
-        return waited
+        booking._grant(held)
+        return held
 
     async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> float:
-        """``acquire`` for asyncio: never blocks the event loop. A cancelled task gives its
-        booking back. Raises as ``acquire``."""
+        """``acquire`` for asyncio: never blocks the event loop. A cancelled task (or one whose
+        ``asyncio.timeout`` expired) gives its booking back on a best-effort basis and raises
+        ``CancelledError`` at once. Returns and raises as ``acquire``."""
         units = self._cost(cost)
         limit = self._timeout(timeout)
-        asked = self._clock.now()
+        clock = self._clock
+        asked = clock.now()
         grant = await self._store.acquire_async(self._specs, units, limit)
         if not grant.granted:
             if self._observers:
@@ -517,12 +621,12 @@ class _BaseLimiter:
             booking._grant(0.0)
             return 0.0
         try:
-            waited = await booking._settle_async(0.0, limit)
+            held = await booking._settle_async(asked, limit)
         except BaseException:
-            await asyncio.shield(booking.cancel_async())
+            await asyncio.shield(booking._give_back_async())
             raise
-        booking._grant(waited)
-        return waited
+        booking._grant(held)
+        return held
 
     def wait_time(self, cost: int = 1) -> float:
         """Exact seconds until ``cost`` units could be granted; 0.0 if now. Records nothing."""

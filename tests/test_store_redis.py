@@ -175,6 +175,7 @@ def test_every_key_expires_and_an_idle_limiter_leaves_nothing(redis_client: Any,
     }
     # Each key lives until its state stops mattering, plus a quarter window (or refill) of slack
     # so that most grants need not move the expiry; +2 ms for rounding up to whole milliseconds.
+    # A window's units are held the clock's grace longer than the window.
     ttl = {key: redis_client.pttl(key) for key in keys}
     # What has run since the first write (more on a loaded machine) is off the lower bounds.
     spent = (time.monotonic() - started) * 1000 + 2
@@ -379,7 +380,7 @@ def test_async_clients_per_event_loop_are_closed(redis_url: str, prefix: str) ->
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            assert asyncio.run(take(1)) == [0.0]
+            assert max(asyncio.run(take(1))) < 1.0  # granted at once (each new loop connects)
 
         async def close_explicitly() -> None:
             await take(1)
@@ -541,21 +542,21 @@ def test_a_server_that_stops_answering_is_unavailable_within_the_timeout(
 
     loop = asyncio.new_event_loop()
     try:
-        assert acquire(1) == 0.0
+        assert acquire(1) < 1.0  # granted at once (the time it took, connecting included)
         admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
         began = time.monotonic()
         with pytest.raises(StoreUnavailable):
             acquire(1)
         assert time.monotonic() - began < 2.0  # not the 3 s pause
         admin.execute_command("CLIENT", "UNPAUSE")
-        assert acquire(2) == 0.0
+        assert acquire(2) < 1.0
         # The given-up call may or may not have run on the server once the pause ended; either
         # way the replies were not mixed up: what is left matches what Redis holds.
         assert window.available() in (1, 2)
         left = int(window.available())
         with pytest.raises(AcquireTimeout):
             acquire(left + 1)
-        assert acquire(left) == 0.0 and window.available() == 0
+        assert acquire(left) < 1.0 and window.available() == 0
         loop.run_until_complete(store.aclose())
     finally:
         loop.close()
@@ -575,7 +576,7 @@ def test_an_async_connection_killed_between_calls_is_replaced(redis_client: Any,
         await store.aclose()
         return [first, second]
 
-    assert asyncio.run(run()) == [0.0, 0.0]
+    assert max(asyncio.run(run())) < 1.0  # both granted at once
     assert window.available() == 1 and not window.try_acquire(2)
 
 
@@ -602,7 +603,7 @@ def test_a_cancelled_async_acquire_leaves_no_reply_behind(make_server: ServerFac
         # one permit is still free, refused if the cancelled call took it, never a stray reply.
         free = window.available() == 1
         if free:
-            assert await window.acquire_async(timeout=0.0) == 0.0
+            assert await window.acquire_async(timeout=0.0) < 1.0
         with pytest.raises(AcquireTimeout):
             await window.acquire_async(timeout=0.0)
         await store.aclose()
@@ -668,7 +669,7 @@ def test_async_connections_log_in_and_select_the_database(make_server: ServerFac
     wrong = RedisStore(f"redis://:wrong-{secret}@127.0.0.1:{server.port}/2", timeout=0.2)
 
     async def run() -> str:
-        assert await SlidingWindow(1, 10.0, name="pw", store=good).acquire_async(timeout=0.0) == 0.0
+        await SlidingWindow(1, 10.0, name="pw", store=good).acquire_async(timeout=0.0)  # granted
         with pytest.raises(StoreUnavailable) as caught:
             await SlidingWindow(1, 10.0, name="pw", store=wrong).acquire_async(timeout=0.0)
         await good.aclose()
@@ -693,7 +694,7 @@ def test_aclose_leaves_nothing_for_the_loop_to_finish(redis_url: str, prefix: st
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.ERROR, logger="asyncio"):
         warnings.simplefilter("always")
         try:
-            assert loop.run_until_complete(window.acquire_async()) == 0.0
+            assert loop.run_until_complete(window.acquire_async()) < 1.0
             loop.run_until_complete(store.aclose())
             gc.collect()
         finally:

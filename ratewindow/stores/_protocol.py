@@ -18,6 +18,11 @@ class Store(Protocol):
     one, a ``Limits`` composite several) and acts on all of them in one atomic step, so a
     decision is all-or-nothing across processes too. Times are seconds: the in-process store
     reads each member's clock; shared stores keep their own wall or server time.
+
+    A store whose calls can take long (a network store) may also take a keyword ``within``, the
+    seconds the call may take in all, on ``cancel``, ``confirm`` and their async forms, as
+    ``RedisStore`` does: limiters then bound the confirmation inside ``acquire(timeout=...)`` by
+    what is left of the timeout, and give an interrupted caller's booking back within 0.05 s.
     """
 
     def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:

@@ -21,7 +21,7 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
@@ -53,10 +53,16 @@ _NO_PERIODS = struct.pack("<H", 0)
 #: redis-py: hand the script's reply over as bytes, also on a client with decode_responses=True.
 _RAW: dict[str, Any] = {"NEVER_DECODE": []}
 _SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
-#: How long a non-waiting call (try_acquire) keeps retrying an unreachable server, seconds.
-_TRY_BUDGET = 0.1
+#: Seconds a call that never waits (``try_acquire``, an acquire with a timeout below this) may take
+#: in all: its retries of an unreachable server and the replies it waits for. Also the least a
+#: confirmation gets, and how long a look for a server known to be down may take.
+_TRY_BUDGET = 0.25
+#: Seconds one try may wait for its reply at the least, even when its call's deadline has come.
+_LAST_TRY = 0.01
 #: With on_unavailable="local": how often to look whether the server is back, seconds.
 _RECHECK = 1.0
+#: Days whose count the local fallback remembers (one per daily quota key, least recently seen first out).
+_SEEN_DAYS = 4096
 #: With a manual clock (tests), TTLs in manual seconds mean nothing in real time: keep keys this long.
 _MANUAL_MIN_TTL_MS = 3_600_000
 #: Local grants remembered so that their cancel is routed to the local store.
@@ -124,8 +130,16 @@ def _require_redis() -> None:
         raise ImportError("RedisStore needs redis-py: pip install 'ratewindow[redis]'") from exc
 
 
+class _UnexpectedReply(Exception):
+    """A reply that is not the script's (packed doubles): something else answers on the port."""
+
+
 def _errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...], type[BaseException]]:
-    """(errors meaning "unreachable, retry", errors meaning "refused, do not retry", NoScriptError)."""
+    """(errors meaning "unreachable, retry", errors meaning "refused, do not retry", NoScriptError).
+
+    A reply that is not Redis's protocol (``InvalidResponse``: another server on the port, a proxy
+    in a bad state) counts as unreachable: the connection is dropped and the call retried.
+    """
     import redis.exceptions as rex
 
     transient = (
@@ -137,6 +151,8 @@ def _errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException
         rex.ClusterError,
         rex.SlotNotCoveredError,
         rex.RedisClusterException,
+        rex.InvalidResponse,
+        _UnexpectedReply,
         OSError,
     )
     fatal = (rex.AuthenticationError, rex.AuthorizationError, rex.NoPermissionError)
@@ -177,18 +193,39 @@ class RedisStore:
             retry policy; one built from a URL retries only as this store says.
         prefix: prepended to every key.
         clock: for tests only: decide at ``clock.now()`` instead of the server's time.
-        timeout: seconds a call keeps retrying an unreachable server before raising
-            ``StoreUnavailable`` (a waiting acquire retries at most as long as it may wait, a
-            ``try_acquire`` about 0.1 s); > 0.
+        timeout: seconds a call may take at most, retrying an unreachable server and waiting
+            for its replies, before raising ``StoreUnavailable``; > 0. A call that may wait
+            less takes less: ``acquire(timeout=t)`` ``t`` but at least 0.25 s (and what is left
+            of ``t`` for the confirmation after its sleep), ``try_acquire`` (it never waits)
+            0.25 s, the give-back of an interrupted caller's booking 0.05 s; the last try of a
+            call may still wait 0.01 s for its reply. A stalled server (a long command, a
+            network black hole) costs each call its own budget, not this timeout.
         on_unavailable: ``"raise"`` (default): raise ``StoreUnavailable``, never letting a call
             through unlimited. ``"local"``: while the server is unreachable, decide in a local
             ``MemoryStore`` at ``limit / expected_processes`` per limiter, logging a warning, and
-            look for the server again once a second. Grants made locally are unknown to Redis
-            when it is back, so the window that spans the recovery may hold up to that share more.
+            look for the server again once a second, each look at most 0.25 s; a waiting
+            acquire's local decision gets what is left of its timeout. Grants made locally are
+            unknown to Redis when it is back, so the window that spans the recovery may hold up
+            to that share more. A ``DailyQuota`` is shared more carefully, since its count
+            outlives any outage: its local share is what Redis had left of today's quota at the
+            latest grant this store saw, divided by ``expected_processes``, and 0 when it saw
+            none today (a process started during the outage, a quiet one); a call that needs
+            more raises ``StoreUnavailable``. So each process adds at most its share of what
+            was left, never a whole day's share on top of what Redis counted.
         expected_processes: how many processes share the limits (required with ``"local"``).
         async_client: a ``redis.asyncio`` client for ``acquire_async``; by default one is made
             per event loop from the URL or the client's connection settings, and closed when
             that loop shuts down.
+
+    Every call raises ``StoreUnavailable`` (with redis-py's error as its ``__cause__``) when the
+    server cannot be reached, refuses the call (authentication, permissions, an error reply) or
+    answers something that is not Redis (another server on the port), and falls back with
+    ``"local"`` in each of those cases; it raises ``ValueError`` on the first use of a store the
+    server says is set up wrong: a database number the server does not have, a server or proxy
+    without Lua scripting, a key of another type under the prefix. The per-call bounds above
+    hold on the direct path (a URL, a plain ``redis.Redis``) and on every ``redis.asyncio``
+    client; another synchronous client (a cluster, one with a single connection) keeps its own
+    socket timeout for each try.
 
     Raises:
         ValueError: a bad URL or argument (the message masks any password).
@@ -260,7 +297,7 @@ class RedisStore:
         self._user_async = async_client
         self._pool, self._pool_args = _direct_pool(self._client)
         user_pool, user_args = _direct_pool(async_client, aio=True)
-        self._user_lane = None if user_pool is None else _AsyncLane(user_pool, user_args, None)
+        self._user_lane = None if user_pool is None else _AsyncLane(user_pool, user_args, owned=False)
         # A client built from a URL is ours alone: its connections are kept here, idle ones in a
         # list (pop and append are atomic), which costs far less per call than the pool's
         # get_connection and release. A client passed in keeps its own pool's rules.
@@ -270,9 +307,16 @@ class RedisStore:
         import redis.exceptions
 
         self._reply_error: type[BaseException] = redis.exceptions.ResponseError
+        self._cross_slot: type[BaseException] = redis.exceptions.ClusterCrossSlotError
         self._script = _load_script()
         self._sha = hashlib.sha1(self._script.encode("utf-8")).hexdigest()
+        self._load_command = b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n" + _bulk(self._script.encode("utf-8"))
         self._transient, self._fatal, self._noscript = _errors()
+        #: Every error a try can end with that this store turns into its own (see ``_failed``).
+        self._caught: tuple[type[BaseException], ...] = (
+            *self._transient, *self._fatal, redis.exceptions.RedisError)
+        kwargs = getattr(getattr(self._client, "connection_pool", None), "connection_kwargs", None)
+        self._db = kwargs.get("db") if isinstance(kwargs, dict) else None
         self._lease_script = _load_script("lease.lua")
         self._lease_sha = hashlib.sha1(self._lease_script.encode("utf-8")).hexdigest()
         self._members: weakref.WeakKeyDictionary[Spec, _Member] = weakref.WeakKeyDictionary()
@@ -288,6 +332,8 @@ class RedisStore:
         self._local: MemoryStore | None = None
         self._local_until = -math.inf
         self._local_stamps: OrderedDict[Stamp, None] = OrderedDict()
+        # Per daily quota key: (start of the day, units counted in it) as the latest grant saw it.
+        self._seen: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     # -- construction helpers ----------------------------------------------------------------
     def _from_url(self, url: str) -> tuple[SyncRedis, str]:
@@ -457,13 +503,62 @@ class RedisStore:
     def _keys(members: Sequence[_Member]) -> list[bytes]:
         return [key for member in members for key in member.keys]
 
-    def _budget(self, op: bytes, max_wait: float | None) -> float:
-        if op != b"a" or max_wait is None:
-            return self.timeout
-        return min(self.timeout, max(max_wait, _TRY_BUDGET))
+    def _budget(self, op: bytes, max_wait: float | None, within: float | None) -> float:
+        """Seconds one call may take in all, its retries and the replies it waits for (see ``timeout``)."""
+        if within is not None:  # a confirmation always gets at least the try budget; a cancel what it asks
+            budget = min(self.timeout, max(within, _TRY_BUDGET) if op == b"k" else within)
+        elif op == b"a" and max_wait is not None:
+            budget = min(self.timeout, max(max_wait, _TRY_BUDGET))
+        else:
+            budget = self.timeout
+        if self._local_until > -math.inf:  # down at the last look (with "local"): look again briefly
+            budget = min(budget, _TRY_BUDGET)
+        return budget
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(self._where, self._scrub(f"{type(exc).__name__}: {exc}"))
+
+    def _failed(self, tries: _Tries, exc: BaseException) -> float:
+        """After a try that ended in ``exc`` (one of ``_caught``): seconds to pause before the next.
+
+        Raises:
+            StoreUnavailable: from ``exc``: the server refused the call (authentication,
+                permissions, an error reply), or stayed unreachable until the call's deadline.
+            ValueError: from ``exc``: the server says the configuration is wrong (no such
+                database, no scripting, a key of another type under the prefix).
+        """
+        if isinstance(exc, self._fatal):
+            raise self._unavailable(exc) from exc
+        if isinstance(exc, self._transient):
+            return tries.pause(exc)
+        if isinstance(exc, self._reply_error):
+            wrong = self._misconfigured(exc)
+            if wrong is not None:
+                raise wrong from exc
+            if str(exc).startswith("BUSY"):  # a long script of someone else's: it may end soon
+                return tries.pause(exc)
+        raise self._unavailable(exc) from exc
+
+    def _misconfigured(self, exc: BaseException) -> ValueError | None:
+        """The error for a reply that says this store is set up wrong, else None."""
+        text = self._scrub(str(exc))
+        if "DB index is out of range" in text or "invalid DB index" in text:
+            db = "the database" if self._db is None else f"database {self._db}"
+            return ValueError(f"{db} does not exist on {self._where} ({text}); the server's 'databases' "
+                              "setting bounds the index")
+        if "WRONGTYPE" in text:
+            return ValueError(
+                f"a key under the prefix {self.prefix!r} on {self._where} holds a value ratewindow did not "
+                f"write ({text}); use another prefix, or delete that key"
+            )
+        if isinstance(exc, self._cross_slot):
+            return ValueError(f"the keys of one call hash to different slots on {self._where} ({text}); "
+                              "give the members of one Limits the same name, or a prefix with a common "
+                              "tag such as prefix='{ratewindow}:'")
+        if "unknown command" in text.lower():
+            return ValueError(f"{self._where} does not run Lua scripts ({text}); RedisStore needs EVALSHA "
+                              "and SCRIPT LOAD (Redis >= 2.6, or a proxy that passes them)")
+        return None
 
     # -- one script call, with NOSCRIPT reload and retries -----------------------------------
     def _run(
@@ -473,31 +568,35 @@ class RedisStore:
         x: float,
         max_wait: float | None = None,
         stamp: Stamp | None = None,
+        within: float | None = None,
     ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
-        tries = _Tries(self, self._budget(op, max_wait), max_wait)
+        tries = _Tries(self, self._budget(op, max_wait, within), max_wait)
         while tries.next():
             argv = self._argv(op, members, x, tries.max_wait, stamp)
             try:
                 if self._pool is not None:
-                    reply = _doubles(self._evalsha_direct(self._pool, members, len(keys), argv))
+                    reply = _doubles(self._direct(self._pool, self._packed(members, len(keys), argv),
+                                                  tries.left()))
                 else:
                     reply = _doubles(self._client.execute_command(
                         "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
-            except self._noscript:
+            except self._noscript as exc:
                 if not tries.reload():
-                    raise
-                self._load()
+                    raise self._unavailable(exc) from exc
+                try:
+                    self._load(tries.left())
+                except self._caught as failure:  # e.g. a pooled connection the restart killed
+                    self._real.sleep(self._failed(tries, failure))
                 continue
-            except self._fatal as exc:
-                raise self._unavailable(exc) from exc
-            except self._transient as exc:
-                self._real.sleep(tries.pause(exc))  # the last try is at the deadline
+            except self._caught as exc:
+                self._real.sleep(self._failed(tries, exc))  # the last try is at the deadline
                 continue
             if reply[0] == -math.inf:  # the script needs another calendar period
                 self._extend(members, reply[1])
                 continue
+            self._back()
             return reply
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
 
@@ -510,18 +609,17 @@ class RedisStore:
             self._heads[nkeys] = head
         return b"".join([head, *[m.packed_keys for m in members], _bulk(argv)])
 
-    def _evalsha_direct(self, pool: Any, members: Sequence[_Member], nkeys: int, argv: bytes) -> Any:
-        """EVALSHA on a connection of the client's own pool, the command packed here in one piece.
+    def _direct(self, pool: Any, command: bytes, seconds: float) -> Any:
+        """One packed command on a connection of the client's own pool; its reply within ``seconds``.
 
         The same wire bytes and reply as ``execute_command`` sends and reads, without redis-py's
         per-command machinery (argument encoding, retry wrapper, response callbacks), which costs
         about as much as the network round trip on loopback. Errors are redis-py's own.
         """
-        command = self._packed(members, nkeys, argv)
         if not self._owns_client:
             connection = pool.get_connection(*self._pool_args)
             try:
-                return self._send(connection, command)
+                return self._send(connection, command, seconds)
             finally:
                 pool.release(connection)
         idle = self._idle
@@ -533,12 +631,22 @@ class RedisStore:
         except IndexError:
             connection = pool.make_connection()
         try:
-            return self._send(connection, command)
+            return self._send(connection, command, seconds)
         finally:
             idle.append(connection)
 
-    def _send(self, connection: Any, command: bytes) -> Any:
+    def _send(self, connection: Any, command: bytes, seconds: float) -> Any:
+        """Send ``command`` and read its reply, each socket wait (connecting too) at most ``seconds``:
+        a stalled server costs a call its own budget, not the connection's socket timeout."""
         try:
+            sock = getattr(connection, "_sock", None)
+            if sock is None:
+                _connect_within(connection, seconds)
+                sock = getattr(connection, "_sock", None)
+            if sock is not None:
+                current = sock.gettimeout()
+                if current is None or abs(current - seconds) > 1e-3:  # a system call: only on a change
+                    sock.settimeout(seconds)
             connection.send_packed_command((command,))
             return connection.read_response(disable_decoding=True)
         except self._reply_error:
@@ -546,12 +654,18 @@ class RedisStore:
         except BaseException:
             connection.disconnect()  # mid-command: its state is unknown; it reconnects when used again
             raise
+        finally:
+            if not self._owns_client:  # the client's own calls keep its socket timeout
+                sock = getattr(connection, "_sock", None)
+                if sock is not None:
+                    sock.settimeout(connection.socket_timeout)
 
-    def _load(self) -> None:
-        try:
+    def _load(self, seconds: float) -> None:
+        """SCRIPT LOAD: on the direct path when there is one (a fresh connection, bounded like a try)."""
+        if self._pool is not None:
+            self._direct(self._pool, self._load_command, seconds)
+        else:
             self._client.script_load(self._script)
-        except self._transient as exc:
-            raise self._unavailable(exc) from exc
 
     async def _arun(
         self,
@@ -560,42 +674,49 @@ class RedisStore:
         x: float,
         max_wait: float | None = None,
         stamp: Stamp | None = None,
+        within: float | None = None,
     ) -> tuple[float, ...]:
         members = self._members_of(specs)
         keys = self._keys(members)
-        tries = _Tries(self, self._budget(op, max_wait), max_wait)
+        tries = _Tries(self, self._budget(op, max_wait, within), max_wait)
         while tries.next():
             argv = self._argv(op, members, x, tries.max_wait, stamp)
             loads = self._script_loads
             try:
                 client, lane = await self._async_client()
                 if lane is not None:
-                    reply = _doubles(await lane.send(self._packed(members, len(keys), argv)))
+                    reply = _doubles(await lane.send(self._packed(members, len(keys), argv), tries.left()))
                 else:
-                    reply = _doubles(await client.execute_command(
-                        "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW))
-            except self._noscript:
+                    reply = _doubles(await _within(tries.left(), client.execute_command(
+                        "EVALSHA", self._sha, len(keys), *keys, argv, **_RAW)))
+            except self._noscript as exc:
                 if not tries.reload():
-                    raise
+                    raise self._unavailable(exc) from exc
                 # Many tasks meet NOSCRIPT at once (a restarted server): one loads, the rest retry.
-                async with self._loading.get():
-                    if loads == self._script_loads:
-                        try:
-                            await client.script_load(self._script)
-                        except self._transient as exc:
-                            raise self._unavailable(exc) from exc
-                        self._script_loads += 1
+                try:
+                    async with self._loading.get():
+                        if loads == self._script_loads:
+                            await self._aload(client, lane, tries.left())
+                            self._script_loads += 1
+                except self._caught as failure:  # e.g. a pooled connection the restart killed
+                    await asyncio.sleep(self._failed(tries, failure))
                 continue
-            except self._fatal as exc:
-                raise self._unavailable(exc) from exc
-            except self._transient as exc:
-                await asyncio.sleep(tries.pause(exc))
+            except self._caught as exc:
+                await asyncio.sleep(self._failed(tries, exc))
                 continue
             if reply[0] == -math.inf:  # the script needs another calendar period
                 self._extend(members, reply[1])
                 continue
+            self._back()
             return reply
         raise RuntimeError("ratewindow: the Redis script did not settle")  # pragma: no cover
+
+    async def _aload(self, client: AsyncRedis, lane: _AsyncLane | None, seconds: float) -> None:
+        """``_load`` on ``redis.asyncio``: on the lane when there is one."""
+        if lane is not None:
+            await lane.send(self._load_command, seconds)
+        else:
+            await _within(seconds, client.script_load(self._script))
 
     # -- asyncio clients, one per event loop -------------------------------------------------
     async def _async_client(self) -> tuple[AsyncRedis, _AsyncLane | None]:
@@ -607,7 +728,7 @@ class RedisStore:
         if entry is None:
             client = self._make_async()
             pool, args = _direct_pool(client, aio=True)
-            lane = None if pool is None else _AsyncLane(pool, args, self.timeout)
+            lane = None if pool is None else _AsyncLane(pool, args, owned=True)
             closer = _close_on_shutdown(client, lane)
             # The loop finalizes live async generators when it shuts down (asyncio.run does):
             # that closes this loop's connections instead of leaking them.
@@ -665,11 +786,13 @@ class RedisStore:
         return self.on_unavailable == "local" and self._real.now() < self._local_until
 
     def _go_local(self, exc: StoreUnavailable) -> None:
-        if self._real.now() >= self._local_until:
+        if self._local_until == -math.inf:  # once per outage, not at every look for the server
             log.warning(
                 "ratewindow: %s is unavailable (%s); granting locally at 1/%d of each limit until it is back",
                 self._where, exc.reason, self.expected_processes,
             )
+        else:
+            log.debug("ratewindow: %s still unavailable (%s)", self._where, exc.reason)
         self._local_until = self._real.now() + _RECHECK
 
     def _back(self) -> None:
@@ -677,19 +800,57 @@ class RedisStore:
             self._local_until = -math.inf
             log.warning("ratewindow: %s is reachable again; deciding there", self._where)
 
+    def _granted(self, specs: Sequence[Spec], reply: tuple[float, ...]) -> Grant:
+        """An acquire's reply as a ``Grant``. With ``"local"``, each daily member's count in the
+        day it was booked into is remembered: the local fallback grants only what was left."""
+        n = 2 + 2 * len(specs)
+        if len(reply) > n:  # granted, with daily members' counts after the stamps
+            if self.on_unavailable == "local":
+                counts = iter(reply[n:])
+                with self._lock:
+                    seen = self._seen
+                    for i, spec in enumerate(specs):
+                        if spec.kind != DAILY:
+                            continue
+                        day, count = reply[3 + 2 * i], next(counts)
+                        before = seen.pop(spec.key, None)
+                        if before is not None and before[0] == day:
+                            count = max(count, before[1])  # replies of threads may come out of order
+                        seen[spec.key] = (day, count)
+                        if len(seen) > _SEEN_DAYS:
+                            seen.popitem(last=False)
+            reply = reply[:n]
+        return _grant(reply)
+
+    def _day_left(self, spec: Spec) -> float:
+        """Units of a daily quota left today as the latest grant here saw Redis count them; 0.0
+        when no grant here saw today's count (then nothing is known of what others took)."""
+        seen = self._seen.get(spec.key)
+        if seen is None or spec.calendar is None:
+            return 0.0
+        day, count = seen
+        if day != spec.calendar.period(spec.clock.now())[0]:  # an earlier day, or a later one (today is full)
+            return 0.0
+        return max(0.0, spec.limit - count)
+
     def _local_specs_of(self, specs: Sequence[Spec], cost: float, exc: StoreUnavailable) -> list[Spec]:
         share = float(self.expected_processes or 1)
         out = []
         for spec in specs:
+            limit = (self._day_left(spec) if spec.kind == DAILY else spec.limit) / share
             local = self._local_specs.get(spec)
-            if local is None:
-                local = dataclasses.replace(spec, limit=spec.limit / share)
+            if local is None or local.limit != limit:  # a daily share changes with what was seen
+                local = dataclasses.replace(spec, limit=limit)
                 with self._lock:
                     self._local_specs[spec] = local
             if cost > local.limit:
+                why = ""
+                if spec.kind == DAILY:
+                    why = " (a daily quota's local share is what Redis had left of today at the last grant " \
+                          "seen here, divided among the processes; 0 if none was seen today)"
                 raise StoreUnavailable(
                     self._where,
-                    f"{exc.reason}; the local share {local.limit:g} of {spec.name!r} is below {cost:g}",
+                    f"{exc.reason}; the local share {local.limit:g} of {spec.name!r} is below {cost:g}{why}",
                 ) from exc
             out.append(local)
         return out
@@ -722,45 +883,56 @@ class RedisStore:
         self._go_local(exc)
         return True
 
+    def _left(self, max_wait: float | None, began: float) -> float | None:
+        """What is left of ``max_wait`` seconds after the tries begun at ``began`` (real time)."""
+        return None if max_wait is None else max(0.0, max_wait - (self._real.now() - began))
+
     # -- the Store protocol ------------------------------------------------------------------
     def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         """Record ``cost`` units on every member at the earliest time all allow, if within
         ``max_wait`` seconds (None: any time); one script call. Returns the verdict and delay.
 
+        The call takes at most ``max_wait`` (at least the try budget, 0.25 s), or ``timeout``
+        when that is shorter or ``max_wait`` is None, plus one last short wait for a reply.
+        With ``"local"`` the local fallback gets what is left of ``max_wait``.
+
         Raises:
-            StoreUnavailable: the server could not be reached within the retry budget (and
-                ``on_unavailable`` is ``"raise"``).
-            ValueError: on Redis Cluster, members whose keys hash to different slots.
+            StoreUnavailable: the server could not be reached within that time, refused the
+                call, or answered something that is not Redis (the cause is chained), and
+                ``on_unavailable`` is ``"raise"``.
+            ValueError: on Redis Cluster, members whose keys hash to different slots; the
+                server says the configuration is wrong (a database that does not exist, no Lua
+                scripting, a key of another type under the prefix).
         """
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        began = self._real.now()
         try:
             reply = self._run(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
-            return self._local_acquire(specs, cost, max_wait, exc)
-        self._back()
-        return _grant(reply)
+            return self._local_acquire(specs, cost, self._left(max_wait, began), exc)
+        return self._granted(specs, reply)
 
     async def acquire_async(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
         """``acquire`` on ``redis.asyncio``: never blocks the event loop. Raises as ``acquire``."""
         if self._use_local():
             return self._local_acquire(specs, cost, max_wait, StoreUnavailable(self._where, "down"))
+        began = self._real.now()
         try:
             reply = await self._arun(b"a", specs, cost, max_wait)
         except StoreUnavailable as exc:
             if not self._fallback(exc):
                 raise
-            return self._local_acquire(specs, cost, max_wait, exc)
-        self._back()
-        return _grant(reply)
+            return self._local_acquire(specs, cost, self._left(max_wait, began), exc)
+        return self._granted(specs, reply)
 
     def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
         """Exact seconds until ``cost`` could be granted on every member; writes nothing.
 
         Raises:
-            StoreUnavailable: as ``acquire``.
+            StoreUnavailable, ValueError: as ``acquire``.
         """
         try:
             reply = self._run(b"w", specs, cost)
@@ -771,19 +943,27 @@ class RedisStore:
             return self._local_store().wait_time(local, cost)
         return max(0.0, reply[1])
 
-    def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+               within: float | None = None) -> None:
         """Undo an unused grant that ``acquire`` recorded (exact when it is the latest booking).
 
+        Args:
+            within: seconds the call may take in all, retries and replies (at most ``timeout``;
+                None: ``timeout``). A limiter gives back the booking of a caller that was
+                interrupted (Ctrl-C, a cancelled task) this way, within 0.05 s: the booking
+                expires anyway, and the caller's exception must not wait for an unreachable server.
+
         Raises:
-            StoreUnavailable: as ``acquire`` (a grant made locally is cancelled locally).
+            StoreUnavailable, ValueError: as ``acquire`` (a grant made locally is cancelled locally).
         """
         if not self._cancel_local(specs, cost, stamp):
-            self._run(b"c", specs, cost, None, stamp)
+            self._run(b"c", specs, cost, None, stamp, within)
 
-    async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
-        """``cancel`` on ``redis.asyncio``. Raises as ``cancel``."""
+    async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                           within: float | None = None) -> None:
+        """``cancel`` on ``redis.asyncio``. Takes and raises as ``cancel``."""
         if not self._cancel_local(specs, cost, stamp):
-            await self._arun(b"c", specs, cost, None, stamp)
+            await self._arun(b"c", specs, cost, None, stamp, within)
 
     def _confirm_locally(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant | None:
         """Confirm locally if the local fallback made this grant; None if it did not."""
@@ -805,28 +985,35 @@ class RedisStore:
             raise exc
         return Grant(True, 0.0, stamp)  # the booking stands as it was made: nothing better is known
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                within: float | None = None) -> Grant:
         """Confirm a booked grant as its caller resumes (see ``Store.confirm``); one script call.
 
+        Args:
+            within: seconds the call may take in all (at least the try budget, 0.25 s, at most
+                ``timeout``; None: ``timeout``): a limiter's ``acquire(timeout=...)`` passes
+                what is left of its timeout.
+
         Raises:
-            StoreUnavailable: as ``acquire``. With ``on_unavailable="local"`` a grant booked on
-                Redis is taken as confirmed at its booked time while Redis is unreachable.
+            StoreUnavailable, ValueError: as ``acquire``. With ``on_unavailable="local"`` a grant
+                booked on Redis is taken as confirmed at its booked time while Redis is unreachable.
         """
         local = self._confirm_locally(specs, cost, stamp)
         if local is not None:
             return local
         try:
-            return _grant(self._run(b"k", specs, cost, None, stamp))
+            return _grant(self._run(b"k", specs, cost, None, stamp, within))
         except StoreUnavailable as exc:
             return self._confirm_down(exc, stamp)
 
-    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
-        """``confirm`` on ``redis.asyncio``. Raises as ``confirm``."""
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                            within: float | None = None) -> Grant:
+        """``confirm`` on ``redis.asyncio``. Takes and raises as ``confirm``."""
         local = self._confirm_locally(specs, cost, stamp)
         if local is not None:
             return local
         try:
-            return _grant(await self._arun(b"k", specs, cost, None, stamp))
+            return _grant(await self._arun(b"k", specs, cost, None, stamp, within))
         except StoreUnavailable as exc:
             return self._confirm_down(exc, stamp)
 
@@ -888,41 +1075,37 @@ class RedisStore:
 
     def _lease_call(self, op: str, spec: Spec, lease_id: str = "-", limit: int = 0) -> str:
         key, argv = self._lease_args(op, spec, lease_id, limit)
-        tries = _Tries(self, self.timeout, None)
+        tries = _Tries(self, self._budget(b"l", None, None), None)
         while tries.next():
             try:
                 return _text(self._client.evalsha(self._lease_sha, 1, key, *argv))
-            except self._noscript:
+            except self._noscript as exc:
                 if not tries.reload():
-                    raise
+                    raise self._unavailable(exc) from exc
                 try:
                     self._client.script_load(self._lease_script)
-                except self._transient as exc:
-                    raise self._unavailable(exc) from exc
-            except self._fatal as exc:
-                raise self._unavailable(exc) from exc
-            except self._transient as exc:
-                self._real.sleep(tries.pause(exc))
+                except self._caught as failure:
+                    self._real.sleep(self._failed(tries, failure))
+            except self._caught as exc:
+                self._real.sleep(self._failed(tries, exc))
         raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
 
     async def _alease_call(self, op: str, spec: Spec, lease_id: str, limit: int = 0) -> str:
         key, argv = self._lease_args(op, spec, lease_id, limit)
-        tries = _Tries(self, self.timeout, None)
+        tries = _Tries(self, self._budget(b"l", None, None), None)
         while tries.next():
             try:
                 client = (await self._async_client())[0]
-                return _text(await client.evalsha(self._lease_sha, 1, key, *argv))
-            except self._noscript:
+                return _text(await _within(tries.left(), client.evalsha(self._lease_sha, 1, key, *argv)))
+            except self._noscript as exc:
                 if not tries.reload():
-                    raise
-                try:
-                    await client.script_load(self._lease_script)
-                except self._transient as exc:
                     raise self._unavailable(exc) from exc
-            except self._fatal as exc:
-                raise self._unavailable(exc) from exc
-            except self._transient as exc:
-                await asyncio.sleep(tries.pause(exc))
+                try:
+                    await _within(tries.left(), client.script_load(self._lease_script))
+                except self._caught as failure:
+                    await asyncio.sleep(self._failed(tries, failure))
+            except self._caught as exc:
+                await asyncio.sleep(self._failed(tries, exc))
         raise RuntimeError("ratewindow: the Redis lease script did not settle")  # pragma: no cover
 
     async def lease_async(self, spec: Spec, lease_id: str, limit: int) -> float:
@@ -1006,7 +1189,9 @@ class RedisStore:
 
 class _Tries:
     """The retries of one store call: until ``budget`` seconds of real time have passed, with a
-    doubling pause (5 ms to 250 ms) after each unreachable try, the last one at the deadline."""
+    doubling pause (5 ms to 250 ms) after each unreachable try, the last one at the deadline.
+    Each try waits for its reply until the deadline (at least ``_LAST_TRY``, at most the store's
+    timeout), so a call takes its budget plus at most that last short wait."""
 
     __slots__ = ("_deadline", "_failed", "_gap", "_left", "_max_wait", "_reloads", "_start", "_store")
 
@@ -1024,6 +1209,10 @@ class _Tries:
         """Whether to make another try."""
         self._left -= 1
         return self._left >= 0
+
+    def left(self) -> float:
+        """Seconds this try may wait for its reply (connecting included)."""
+        return min(self._store.timeout, max(self._deadline - self._store._real.now(), _LAST_TRY))
 
     @property
     def max_wait(self) -> float | None:
@@ -1092,9 +1281,13 @@ def _direct_pool(client: object, *, aio: bool = False) -> tuple[Any, tuple[str, 
 
 
 def _doubles(reply: Any) -> tuple[float, ...]:
-    """The script's reply: packed little-endian doubles."""
-    if not isinstance(reply, bytes):
-        raise TypeError(f"ratewindow: unexpected reply from the Redis script: {reply!r}")
+    """The script's reply: packed little-endian doubles.
+
+    Raises:
+        _UnexpectedReply: anything else (not the script answering).
+    """
+    if not isinstance(reply, bytes) or not reply or len(reply) & 7:
+        raise _UnexpectedReply(f"not the script's reply: {reply!r:.80}")
     return struct.unpack(f"<{len(reply) >> 3}d", reply)
 
 
@@ -1109,36 +1302,31 @@ class _AsyncLane:
     """The direct path on ``redis.asyncio``: packed EVALSHA commands sent on the connections of
     one event loop's plain client.
 
-    A client passed in keeps its pool's rules and its connections' own timeouts (``timeout``
-    None). A client the store built (``timeout`` in seconds) keeps its idle connections here, a
-    list: no lock and no pool bookkeeping per call. Those connections have no socket timeout of
-    their own; one deadline covers the whole command instead (redis-py's per-send timeout starts
-    a task for every command).
+    A client passed in keeps its pool's rules (``owned`` False). A client the store built keeps
+    its idle connections here, a list: no lock and no pool bookkeeping per call. Those
+    connections have no socket timeout of their own. Either way one deadline per try covers the
+    whole command (redis-py's per-send timeout starts a task for every command).
 
     The connection's own send and read disconnect it on any failure, cancellation included, so a
     connection with a half-read reply is never used again without reconnecting.
     """
 
-    __slots__ = ("_args", "_idle", "_pool", "_slots", "_timeout")
+    __slots__ = ("_args", "_idle", "_pool", "_slots")
 
-    def __init__(self, pool: Any, args: tuple[str, ...], timeout: float | None) -> None:
+    def __init__(self, pool: Any, args: tuple[str, ...], owned: bool) -> None:
         self._pool = pool
         self._args = args
-        self._timeout = timeout
-        self._idle: list[Any] | None = None if timeout is None else []
+        self._idle: list[Any] | None = [] if owned else None
         # Thousands of tasks may call at once: beyond this many connections they queue for one.
         self._slots = asyncio.Semaphore(_LANE_CONNECTIONS)
 
-    async def send(self, command: bytes) -> Any:
-        """Send one packed command and return its undecoded reply (redis-py's errors)."""
+    async def send(self, command: bytes, seconds: float) -> Any:
+        """Send one packed command and return its undecoded reply within ``seconds`` (connecting
+        included; a wait for a free connection of this lane is not counted). Raises redis-py's
+        errors (``TimeoutError`` when the reply is late)."""
         idle = self._idle
         if idle is None:
-            connection = await self._pool.get_connection(*self._args)
-            try:
-                await connection.send_packed_command(command)
-                return await connection.read_response(disable_decoding=True)
-            finally:
-                await self._pool.release(connection)
+            return await _within(seconds, self._send_pooled(command))
         async with self._slots:
             try:
                 connection = idle.pop()
@@ -1146,20 +1334,50 @@ class _AsyncLane:
                 pool = self._pool
                 connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
             try:
-                async with _async_timeout(self._timeout):
-                    await connection.send_packed_command(command)
-                    return await connection.read_response(disable_decoding=True)
-            except asyncio.TimeoutError:
-                from redis.exceptions import TimeoutError as RedisTimeout
-
-                raise RedisTimeout(f"no reply within {self._timeout} s") from None
+                return await _within(seconds, _send_on(connection, command))
             finally:
                 idle.append(connection)
+
+    async def _send_pooled(self, command: bytes) -> Any:
+        connection = await self._pool.get_connection(*self._args)
+        try:
+            return await _send_on(connection, command)
+        finally:
+            await self._pool.release(connection)
 
     async def close(self) -> None:
         """Disconnect the idle connections this lane made."""
         while self._idle:
             await self._idle.pop().disconnect()
+
+
+async def _send_on(connection: Any, command: bytes) -> Any:
+    await connection.send_packed_command(command)
+    return await connection.read_response(disable_decoding=True)
+
+
+async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
+    """``awaitable``'s result within ``seconds``, else redis-py's ``TimeoutError`` (a connection
+    abandoned mid-command disconnects itself: redis-py's send and read do on any exception)."""
+    try:
+        async with _async_timeout(seconds):
+            return await awaitable
+    except asyncio.TimeoutError:
+        from redis.exceptions import TimeoutError as RedisTimeout
+
+        raise RedisTimeout(f"no reply within {seconds:.3g} s") from None
+
+
+def _connect_within(connection: Any, seconds: float) -> None:
+    """Connect a redis-py connection, its TCP connect and handshake (AUTH, SELECT) each within
+    ``seconds``; its own timeouts are set back afterwards."""
+    saved = getattr(connection, "socket_connect_timeout", None), connection.socket_timeout
+    connection.socket_connect_timeout = seconds if saved[0] is None else min(saved[0], seconds)
+    connection.socket_timeout = seconds
+    try:
+        connection.connect()
+    finally:
+        connection.socket_connect_timeout, connection.socket_timeout = saved
 
 
 async def _close_async(client: AsyncRedis, lane: _AsyncLane | None) -> None:

@@ -36,7 +36,8 @@
 -- ops: 'a' acquire, 'w' wait time (no write), 'c' cancel, 'k' confirm, 'p' pause, 'u' used (one
 --      member), 'v' available, 'r' reset.
 -- Returns one string of packed doubles: 'a'/'w' granted (1 or 0), delay, then at_i, aux_i per
---   member when recorded; 'u'/'v' the value; 'c'/'p'/'r' 1; or -inf, t when a daily member needs
+--   member when recorded, and after them, for 'a', each daily member's count in the day it was
+--   booked into (the local fallback's knowledge of what is left); 'u'/'v' the value; 'c'/'p'/'r' 1; or -inf, t when a daily member needs
 --   the period containing t, which was not passed: nothing was written, the caller retries with more;
 --   'k' as 'a': granted (1, 0, then each member's new stamp) or not (0, seconds to wait).
 
@@ -282,6 +283,7 @@ if op == 'a' or op == 'w' then
   end
   -- _core._record on each member (no write yet: a missing period still aborts cleanly).
   local parts = {spack('<dd', 1, delay)}
+  local counts = false -- daily members' counts, after the stamps (a table only when there is one)
   local renew = {}
   for i = 1, n do
     local m = members[i]
@@ -304,6 +306,8 @@ if op == 'a' or op == 'w' then
       if start == m.start then m.count = m.count + x else m.start, m.count = start, x end
       m.stop = stop
       aux = start
+      counts = counts or {}
+      counts[#counts + 1] = spack('<d', m.count)
     end
     local moved, reply = extend(m, force)
     if moved == nil then return reply end
@@ -331,6 +335,7 @@ if op == 'a' or op == 'w' then
     end
     save(m, renew[i])
   end
+  if counts then return table.concat(parts) .. table.concat(counts) end
   return table.concat(parts)
 end
 
