@@ -38,7 +38,7 @@ BENCH_PY = $(abspath $(BENCH))/bin/python
 $(BENCH)/.installed: pyproject.toml benchmarks/requirements.txt Makefile
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
-	$(BENCH_PY) -m pip install --quiet -e '.[redis,http]' -e adapters/hubspot \
+	$(BENCH_PY) -m pip install --quiet -e '.[redis,http,httpx]' -e adapters/hubspot \
 		-e 'adapters/salesforce[testing]' -r benchmarks/requirements.txt
 	touch $(BENCH)/.installed
 
