@@ -49,6 +49,7 @@ import json
 import logging
 import math
 import threading
+import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ from ratewindow._sliding_window import SlidingWindow
 from ratewindow.stores._memory import MemoryStore
 from ratewindow.stores._protocol import Store
 
-__all__ = ["Calibration", "Calibrator", "Probe", "Ticket"]
+__all__ = ["Calibration", "Calibrator", "Calibrators", "Probe", "Ticket"]
 
 log = logging.getLogger("ratewindow")
 
@@ -781,3 +782,30 @@ class Calibrator:
                             for scope, (q, w) in sorted(self._policies.items()))
         return (f"Calibrator(limiter={getattr(self._configured, 'name', '?')!r}, learned={{{learned}}}, "
                 f"responses={self.responses}, phantom_units={self.phantom_units})")
+
+
+class Calibrators:
+    """One ``Calibrator`` per limiter, built on first use: what a transport (``ratewindow.http``,
+    ``ratewindow.httpx``) keeps for the limiters its requests draw from.
+
+    ``learn`` is the transport's argument (True: ``Calibration()``; False or None: no learning);
+    ``wait`` the seconds a calibrator's probe may hold a request (None: 60).
+    """
+
+    __slots__ = ("_by_limiter", "_learn", "_lock", "_wait")
+
+    def __init__(self, learn: bool | Calibration | None, wait: float | None) -> None:
+        self._learn: Calibration | None = (Calibration() if learn is True else learn) or None
+        self._wait = 60.0 if wait is None else wait
+        self._by_limiter: weakref.WeakKeyDictionary[object, Calibrator] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, limiter: Limiter) -> Calibrator | None:
+        """The ``Calibrator`` that learns for ``limiter`` (None without learning)."""
+        if self._learn is None:
+            return None
+        with self._lock:
+            calibrator = self._by_limiter.get(limiter)
+            if calibrator is None:
+                calibrator = self._by_limiter[limiter] = Calibrator(limiter, self._learn, max_wait=self._wait)
+            return calibrator

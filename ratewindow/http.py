@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +34,7 @@ except ModuleNotFoundError as exc:  # the extra is not installed
     ) from exc
 
 from ratewindow._budget import share, tell_response
-from ratewindow._calibrate import Calibration, Calibrator
+from ratewindow._calibrate import Calibration, Calibrator, Calibrators
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._headers import parse_retry_after
 from ratewindow._limiter import Limiter
@@ -110,8 +109,7 @@ class RateLimitedAdapter(HTTPAdapter):
         self._on_response = on_response
         self._cost = cost
         self._concurrency = concurrency
-        self._learn: Calibration | None = (Calibration() if learn is True else learn) or None
-        self._calibrators: weakref.WeakKeyDictionary[object, Calibrator] = weakref.WeakKeyDictionary()
+        self._calibrators = Calibrators(learn, wait)
         self._lock = threading.Lock()
         #: Requests sent through this adapter.
         self.sent = 0
@@ -120,14 +118,7 @@ class RateLimitedAdapter(HTTPAdapter):
 
     def calibrator_of(self, limiter: Limiter) -> Calibrator | None:
         """The ``Calibrator`` that learns for ``limiter`` (None with ``learn=False``)."""
-        if self._learn is None:
-            return None
-        with self._lock:
-            calibrator = self._calibrators.get(limiter)
-            if calibrator is None:
-                wait = 60.0 if self._wait is None else self._wait
-                calibrator = self._calibrators[limiter] = Calibrator(limiter, self._learn, max_wait=wait)
-            return calibrator
+        return self._calibrators.of(limiter)
 
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import threading
-import weakref
 from collections.abc import Callable
 
 try:
@@ -35,7 +34,7 @@ except ModuleNotFoundError as exc:  # the extra is not installed
         f"ratewindow.httpx needs httpx ({exc}): pip install 'ratewindow[httpx]'", name=exc.name
     ) from exc
 
-from ratewindow._calibrate import Calibration, Calibrator
+from ratewindow._calibrate import Calibration, Calibrator, Calibrators
 from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._headers import parse_retry_after
 from ratewindow._limiter import Limiter
@@ -71,11 +70,10 @@ class _Common:
             fixed: Limiter = limiter  # type: ignore[assignment]
             self._choose = lambda _request: fixed
         self._wait = wait
-        self._learn: Calibration | None = (Calibration() if learn is True else learn) or None
+        self._calibrators = Calibrators(learn, wait)
         self._cost = cost
         self._concurrency = concurrency
         self._pause_on_429 = pause_on_429
-        self._calibrators: weakref.WeakKeyDictionary[object, Calibrator] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         #: Requests sent.
         self.sent = 0
@@ -84,14 +82,7 @@ class _Common:
 
     def calibrator_of(self, limiter: Limiter) -> Calibrator | None:
         """The ``Calibrator`` that learns for ``limiter`` (None with ``learn=False``)."""
-        if self._learn is None:
-            return None
-        with self._lock:
-            calibrator = self._calibrators.get(limiter)
-            if calibrator is None:
-                wait = 60.0 if self._wait is None else self._wait
-                calibrator = self._calibrators[limiter] = Calibrator(limiter, self._learn, max_wait=wait)
-            return calibrator
+        return self._calibrators.of(limiter)
 
     def _plan(self, request: httpx.Request) -> tuple[Limiter | None, int, Calibrator | None]:
         limiter = self._choose(request)
