@@ -69,8 +69,11 @@ def test_daily_limit_reached_yields_none_for_the_rest(caplog: pytest.LogCaptureF
     processor = ParallelProcessor(daily_limit=5, max_workers=2, progress=False)
     with caplog.at_level(logging.WARNING, logger="ratewindow"):
         results = processor.process_batch(items=range(8), func=lambda n: n)
-    assert results == [0, 1, 2, 3, 4, None, None, None]
-    assert all(isinstance(o.error, QuotaExhausted) for o in processor.last_outcomes[5:])
+    # Two workers: which five items drew the five units depends on thread scheduling.
+    assert sorted(r for r in results if r is not None) == [r for r in results if r is not None]
+    assert [r for r in results if r is not None] == [i for i, r in enumerate(results) if r is not None]
+    assert sum(r is not None for r in results) == 5
+    assert all(isinstance(o.error, QuotaExhausted) for o in processor.last_outcomes if not o.ok)
     assert "Processing: 3 of 8 item(s) not run: quota 'burst+daily' exhausted" in caplog.text
     assert processor.get_stats()["not_run"] == 3
 
