@@ -16,14 +16,17 @@ learns from every response:
   its first request.
 * **What others spent.** With ``remaining`` the server says how many units it counts in the
   window: ``limit - remaining``. At the moment a request was sent, a ``sent`` ledger on the store
-  counted every request of ours (every process) still in the window: those the server counts
-  too. The rest are someone else's (another app, another client of the same budget), and the
-  target window yields them: *phantom* units, taken now where they fit and booked (never
-  waited for) where they do not. It is a top-up to a level, tracked by a ``phantom`` ledger, so
-  many responses that report the same foreign use take its units once; phantoms are held one
-  window from when they are taken and so are forgotten on their own when the other client
-  stops. ``remaining`` reads a few units low (requests of ours sent just before this one may
-  arrive after it), so while others spend more than 2 % of the window, 5 % more is yielded.
+  counted every request of ours (every process) sent within the server's window: those the
+  server counts too. The ledger holds them exactly the window, not the limiter's margin: our
+  requests come in bursts one window + margin apart, and a ledger still counting the last burst
+  as the next one goes would read others' use low just then. The rest are someone else's
+  (another app, another client of the same budget), and the target window yields them:
+  *phantom* units, taken now where they fit and booked (never waited for) where they do not. It
+  is a top-up to a level, tracked by a ``phantom`` ledger, so many responses that report the
+  same foreign use take its units once; phantoms are held one window from when they are taken
+  and so are forgotten on their own when the other client stops. Requests of ours in flight
+  make the reading a few units off either way (one sent just before this one may arrive after
+  it), so while others spend more than 2 % of the window, 5 % more is yielded.
 * **A calendar day** (HubSpot's daily limit) calibrates a configured ``DailyQuota``: the units
   the server counts today and the local quota does not are taken, at most once a second.
 * **Pauses.** ``Retry-After`` on a 429 or 503 takes precedence: the limiter pauses that long
@@ -54,7 +57,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ratewindow._clock import Clock, MonotonicClock, WallClock
+from ratewindow._clock import Clock, MonotonicClock, WallClock, grace_of
 from ratewindow._daily_quota import DailyQuota
 from ratewindow._headers import FAMILIES, RESETS, HeaderFamily, Observation, _fields, _one, parse_headers
 from ratewindow._limiter import Limiter, _BaseLimiter
@@ -255,8 +258,14 @@ class _Target:
         self.window = window
         self.key = window._specs[0].key
         store, clock = window._store, window._clock
-        self.sent = SlidingWindow(LEDGER_LIMIT, window.window, margin=window.margin,
-                                  name=f"{window.name}:sent", store=store, clock=clock)
+        # What the server counts of ours: the requests sent within its window, exactly. Held any
+        # longer (the limiter's margin and grace), the ledger would count as ours requests the
+        # server has already forgotten, and those are the burst that our own window frees at its
+        # boundary: others' use would then read low exactly when our requests pile up.
+        grace = grace_of(clock)
+        held = window.window - grace if window.window > 2 * grace else window.window
+        self.sent = SlidingWindow(LEDGER_LIMIT, held, name=f"{window.name}:sent", store=store, clock=clock)
+        # What we yield: phantom units still held in the window, as long as the window holds them.
         self.phantom = SlidingWindow(LEDGER_LIMIT, window.window, margin=window.margin,
                                      name=f"{window.name}:phantom", store=store, clock=clock)
         self.sends: deque[float] = deque()  # this process's send times, for requests that overtake
@@ -725,14 +734,13 @@ class Calibrator:
         return found
 
     def _ours(self, ticket: Ticket, target: _Target) -> int:
-        """Our units the server may have counted when this request arrived: those in the window
-        when it was sent, and this process's sent within a margin after it (they can overtake it
-        on the way, and are then counted first)."""
+        """Our units the server may have counted when this request arrived: those sent within
+        its window when this one was sent, and this process's sent within a margin after it
+        (they can overtake it on the way, and are then counted first)."""
         sent = ticket.counts.get(target.key, 0)
-        tolerance = target.window.margin
         sends = target.sends
         after = bisect.bisect_right(sends, ticket.at)
-        close = bisect.bisect_right(sends, ticket.at + tolerance) - after
+        close = bisect.bisect_right(sends, ticket.at + target.window.margin) - after
         return sent + close * ticket.cost
 
     def _top_up_window(self, target: _Target, foreign: int) -> None:

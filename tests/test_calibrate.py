@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from ratewindow import (
     XRateLimit,
     parse_headers,
 )
+from ratewindow._calibrate import SAFETY
 from ratewindow.testing import ManualClock
 
 NOW = 1_800_000_000.0  # a Unix time for the manual clock
@@ -338,3 +340,96 @@ def test_bad_arguments_are_named() -> None:
         Calibrator(SlidingWindow(1, 1.0), calibration=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="limiter must be a ratewindow limiter"):
         Calibrator(object())  # type: ignore[arg-type]
+
+
+# -- others' steady use, on a virtual clock: the server's rolling window, counted at arrival --------
+def _steady_neighbour(share: float, workers: int, latency: float, seconds: float, *, limit: int = 100,
+                      window: float = 10.0, margin: float = 0.0, jitter: float = 0.0,
+                      seed: int = 0) -> tuple[int, int, int]:
+    """Our ``workers`` (reserve, confirm, send; the response ``latency`` s after the send is
+    observed, then the next request) beside another client sending ``share`` of the limit
+    steadily, ignoring 429s. Each of our requests reaches the server 0 to ``jitter`` s after it
+    was sent (a busy machine); the server counts a rolling window at each arrival. Returns (our
+    429s, ours counted, the most the server counted in a window)."""
+    import heapq
+    import random
+
+    rng = random.Random(seed)
+    clock = ManualClock(NOW)
+    calibrator = Calibrator(SlidingWindow(limit, window, name="api", margin=margin, clock=clock))
+    calibrator.done()  # no probe: every worker starts at once (the hardest start)
+    counted: deque[float] = deque()  # arrival times the server counted
+    most = ours_refused = ours_counted = 0
+
+    def arrive(at: float) -> tuple[int, int]:
+        while counted and counted[0] <= at - window:
+            counted.popleft()
+        if len(counted) >= limit:
+            return 429, 0
+        counted.append(at)
+        return 200, limit - len(counted)
+
+    events: list[tuple[float, int, str, object]] = []
+    seq = 0
+
+    def push(at: float, kind: str, data: object = None) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(events, (at, seq, kind, data))
+
+    every = window / (share * limit)
+    foreign_at = NOW - window  # the neighbour has been at it for a window already
+    while foreign_at < NOW + seconds:
+        push(foreign_at, "foreign")
+        foreign_at += every
+    for _ in range(workers):
+        push(NOW, "ready")
+    while events:
+        at, _, kind, data = heapq.heappop(events)
+        if at > NOW + seconds:
+            break
+        if at > clock.now():
+            clock.set(at)
+        if kind == "foreign":
+            arrive(at)
+        elif kind == "ready":
+            reservation = calibrator.limiter.reserve(1)
+            push(at + reservation.delay, "send", reservation)
+        elif kind == "send":
+            left = data.confirm()  # type: ignore[attr-defined]
+            if left > 0:
+                push(at + left, "send", data)
+                continue
+            push(at + rng.uniform(0.0, jitter), "arrive", (calibrator.sending(), at))
+        elif kind == "arrive":
+            ticket, sent = data  # type: ignore[misc]
+            status, remaining = arrive(at)
+            ours_refused += status == 429
+            ours_counted += status == 200
+            most = max(most, len(counted))
+            push(max(at, sent + latency), "response", (ticket, status, remaining))
+        else:
+            ticket, status, remaining = data  # type: ignore[misc]
+            calibrator.observe(ticket, _ietf(limit, int(window), remaining), status, pause=False)
+            push(at, "ready")
+    return ours_refused, ours_counted, most
+
+
+@pytest.mark.parametrize(
+    ("share", "workers", "latency", "limit", "window", "margin"),
+    [(0.25, 60, 0.03, 300, 1.0, 0.05), (0.1, 20, 0.3, 100, 10.0, 0.1), (0.5, 30, 0.05, 300, 1.0, 0.02),
+     (0.4, 120, 0.03, 300, 1.0, 0.01)],
+)
+def test_others_steady_use_is_yielded_at_every_window_boundary(
+    share: float, workers: int, latency: float, limit: int, window: float, margin: float
+) -> None:
+    # Our requests come in bursts where our window frees room, one window + margin apart. Were
+    # the ledger of what the server counts of ours to hold units as long as the limiter does
+    # (window + margin), it would still count the last burst, which the server has forgotten,
+    # just as the next burst goes: others' use read low then, and that burst met 429s.
+    seconds = 60.0
+    refused, ours, most = _steady_neighbour(share, workers, latency, seconds, limit=limit, window=window,
+                                            margin=margin)
+    assert refused == 0 and most <= limit
+    room = limit * (1 - share - SAFETY)  # what others leave, less the 5 % yielded while they spend
+    assert ours >= 0.95 * room * seconds / window  # ... and it is used
