@@ -11,7 +11,7 @@
 """
 
 from ratewindow_hubspot._client import ClientStats, HubSpotLimiter, client, executor, limiter_of, wrap
-from ratewindow_hubspot._errors import RETRY, DailyLimitExhausted, SearchCapExceeded
+from ratewindow_hubspot._errors import RETRY, DailyLimitExhausted, SearchCapExceeded, is_retryable
 from ratewindow_hubspot._helpers import (
     batch_read,
     iter_objects,
@@ -35,6 +35,7 @@ __all__ = [
     "batch_read",
     "client",
     "executor",
+    "is_retryable",
     "iter_objects",
     "limiter_of",
     "read_associations",

@@ -27,6 +27,7 @@ __all__ = [
     "TEN_SECONDLY_ROLLING",
     "DailyLimitExhausted",
     "SearchCapExceeded",
+    "is_retryable",
     "policy_of",
 ]
 
@@ -35,13 +36,23 @@ SECONDLY = "SECONDLY"
 DAILY = "DAILY"
 _POLICIES = frozenset({TEN_SECONDLY_ROLLING, SECONDLY, DAILY})
 
+def is_retryable(exc: BaseException) -> bool:
+    """The executor's retry rule for HubSpot (besides rate limits, which are always retried).
+
+    True for connection errors, timeouts and HTTP 408/429/5xx (``ratewindow.Retry.is_transient``,
+    which reads the SDK's ``ApiException.status``). Other 4xx answers (a bad property, no scope,
+    not found) are the request's own fault and are not retried; nor is an expired token (401).
+    """
+    return Retry.is_transient(exc)
+
+
 #: The retry policy of :func:`ratewindow_hubspot.executor`. A 429 comes back from the wrapped
 #: client with ``retry_after`` set from its ``policyName``, and is retried after exactly that
 #: (every worker waits; rate limits are always retried); a spent day comes back as
 #: :class:`DailyLimitExhausted`, whose wait (until midnight) exceeds the executor's ``max_wait``
 #: and stops the batch; connection errors, timeouts and 5xx back off from 0.5 s up to 30 s; other
 #: 4xx (the request's own fault) are not retried. Six tries in all.
-RETRY = Retry(attempts=6, backoff=0.5, max_backoff=30.0)
+RETRY = Retry(attempts=6, backoff=0.5, max_backoff=30.0, retry_on=is_retryable)
 
 
 def policy_of(body: object) -> str | None:

@@ -15,18 +15,22 @@ over many items with the right retry policy; ``composite``, ``describe_many`` an
 
 from ratewindow_salesforce._bulk import BulkPools, JobPoll, poll_job
 from ratewindow_salesforce._client import bulk_pools, client, executor, limiter_of, wrap
-from ratewindow_salesforce._errors import RETRY, AllocationExhausted, is_retryable
+
+# AllocationExhausted: DailyLimitExhausted's earlier name, kept importable (not part of the shape).
+from ratewindow_salesforce._errors import RETRY, AllocationExhausted, DailyLimitExhausted, is_retryable  # noqa: F401
 from ratewindow_salesforce._helpers import CompositeResult, composite, describe_many, query_all_parallel
-from ratewindow_salesforce._limits import ClientStats, OrgLimits, SalesforceLimiter
+from ratewindow_salesforce._limits import EDITIONS, ClientStats, Edition, OrgLimits, SalesforceLimiter
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EDITIONS",
     "RETRY",
-    "AllocationExhausted",
     "BulkPools",
     "ClientStats",
     "CompositeResult",
+    "DailyLimitExhausted",
+    "Edition",
     "JobPoll",
     "OrgLimits",
     "SalesforceLimiter",

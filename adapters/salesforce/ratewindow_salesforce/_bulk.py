@@ -20,7 +20,7 @@ job it creates (``POST .../jobs/query``) and ``ceil(records / 10,000)`` units of
 ``BulkPools.batches`` for each ingest upload (``PUT .../jobs/ingest/{id}/batches``; the records are
 the data's lines less the header, an upper bound when quoted values span lines) and one for each
 Bulk 1.0 batch (``POST /services/async/.../job/{id}/batch``). A request the pools cannot hold is not
-sent: ``AllocationExhausted`` says when the rolling window frees. A creation Salesforce refuses
+sent: ``DailyLimitExhausted`` says when the rolling window frees. A creation Salesforce refuses
 (an answer >= 400, or a rate-limit refusal) gives its units back. Only what the clients on the
 same store create is counted: other integrations' jobs are not seen.
 
@@ -41,7 +41,7 @@ import requests
 from ratewindow import Clock, MonotonicClock, Reservation, SlidingWindow, Store, WallClock
 from ratewindow.http import parse_retry_after
 
-from ratewindow_salesforce._errors import AllocationExhausted
+from ratewindow_salesforce._errors import DailyLimitExhausted
 
 if TYPE_CHECKING:
     from simple_salesforce.api import Salesforce
@@ -137,7 +137,7 @@ class BulkPools:
         """Book the units ``request`` draws on (None if it draws on none).
 
         Raises:
-            AllocationExhausted: the pool cannot hold them now; nothing is booked.
+            DailyLimitExhausted: the pool cannot hold them now; nothing is booked.
         """
         cost = bulk_cost(request)
         if cost is None:
@@ -152,7 +152,7 @@ class BulkPools:
             wait = reservation.delay
         else:
             wait = pool.window  # more than a whole window holds: never (retry a smaller upload)
-        raise AllocationExhausted(self._wall.now() + wait, pool.name, wait)
+        raise DailyLimitExhausted(self._wall.now() + wait, pool.name, wait)
 
     def __repr__(self) -> str:
         return f"BulkPools(query_jobs={self.query_jobs!r}, batches={self.batches!r})"

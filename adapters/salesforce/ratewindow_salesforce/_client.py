@@ -19,6 +19,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Union, cast
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ import requests
 from ratewindow import (
     Clock,
     ConcurrencyLimit,
+    Limiter,
+    MemoryStore,
     RateLimitedExecutor,
     RateWindowError,
     Retry,
@@ -41,7 +44,7 @@ from urllib3.util.retry import Retry as Urllib3Retry
 
 from ratewindow_salesforce._bulk import BulkPools
 from ratewindow_salesforce._errors import RETRY, bulk_exception_code_of, error_code_of
-from ratewindow_salesforce._limits import OrgLimits, SalesforceLimiter
+from ratewindow_salesforce._limits import EDITIONS, OrgLimits, SalesforceLimiter
 
 __all__ = ["SalesforceAdapter", "adapter_of", "bulk_pools", "client", "executor", "limiter_of", "wrap"]
 
@@ -194,7 +197,7 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
     or mock adapter), or, if that was requests' stock ``HTTPAdapter``, through an equivalent one
     with a pool sized to the workers (``max_retries=0``, as requests' default). Then calibrate
     from ``Sforce-Limit-Info`` and turn 403 ``REQUEST_LIMIT_EXCEEDED`` into ratewindow's signals
-    (``AllocationExhausted``, ``RetryLater``). An expired session (401 ``INVALID_SESSION_ID``
+    (``DailyLimitExhausted``, ``RetryLater``). An expired session (401 ``INVALID_SESSION_ID``
     for REST, 400 ``InvalidSessionId`` for Bulk 1.0) is returned as is (simple-salesforce raises
     its error), unless a ``refresh`` callback was given: then it is called once per expired token
     and the request is sent once more with the new token, in the header it was sent with (taking a
@@ -414,13 +417,54 @@ def _org_name(sf: Salesforce, name: str | None) -> str:
     return f"salesforce:{str(sf.sf_instance).lower()}"
 
 
+def _org_limits(edition: str | None, limits: object, reserve: float | None, max_wait: float | None,
+                store: StoreLike | None) -> tuple[OrgLimits, Limiter | None, bool, Store]:
+    """``wrap``'s limit arguments resolved: the ``OrgLimits``, the pace (a user's limiter), whether
+    the allocation follows the headers, and the org's store.
+
+    Raises:
+        TypeError, ValueError: as ``wrap``.
+    """
+    pace: Limiter | None = None
+    if limits is None:
+        chosen = OrgLimits()
+    elif isinstance(limits, OrgLimits):
+        chosen = limits
+    elif isinstance(limits, Limiter):
+        chosen, pace = OrgLimits(), limits
+    else:
+        raise TypeError(f"limits must be an OrgLimits or a ratewindow limiter, got {limits!r}")
+    if reserve is not None:
+        chosen = replace(chosen, reserve=reserve)  # OrgLimits checks it
+    if max_wait is not None:
+        chosen = replace(chosen, max_wait=max_wait)
+    follow = False
+    if edition is not None:
+        if not isinstance(edition, str):
+            raise TypeError(f"edition must be a string such as 'enterprise', got {edition!r}")
+        preset = EDITIONS.get(edition.lower())
+        if preset is None:
+            raise ValueError(f"unknown edition {edition!r}; one of: {', '.join(EDITIONS)}")
+        if chosen.allocation is None:
+            chosen, follow = replace(chosen, allocation=preset.allocation), True
+    own = getattr(pace, "_store", None)
+    if store is None and own is not None and not isinstance(own, MemoryStore):
+        shared: Store = own  # the user's limiter's shared store is the org's
+    else:
+        shared = as_store(store, default=store_from_env)
+    return chosen, pace, follow, shared
+
+
 def wrap(
     sf: Salesforce,
     *,
-    limits: OrgLimits | None = None,
+    edition: str | None = None,
+    limits: OrgLimits | Limiter | None = None,
+    reserve: float | None = None,
     concurrency: int | ConcurrencyLimit | None = None,
     store: StoreLike | None = None,
     name: str | None = None,
+    max_wait: float | None = None,
     refresh: RefreshToken | None = None,
     clock: Clock | None = None,
 ) -> Salesforce:
@@ -435,8 +479,20 @@ def wrap(
 
     Args:
         sf: the client to wrap; returned, changed in place.
-        limits: the org's allocation, reserve and pace (``OrgLimits()`` by default: allocation
-            learned from the first response, no reserve, no pace).
+        edition: a preset (``EDITIONS``): ``developer``, ``professional``, ``enterprise``,
+            ``unlimited``, ``performance``, ``sandbox``. Its allocation (the least the edition
+            has) holds from the first request; the first ``Sforce-Limit-Info`` header corrects
+            it. None: the allocation is learned from the first response (which goes alone).
+        limits: a ratewindow limiter every request also takes, e.g. the seed's pace
+            ``SlidingWindow(200, 60.0, store=store)``, or any ``Limits(...)``; build it on
+            ``store`` (None: its store is the org's). Or an ``OrgLimits`` (allocation, reserve,
+            pace and waits in one value). Default ``OrgLimits()``: allocation learned, no
+            reserve, no pace.
+        reserve: fraction of the allocation left for other integrations, in [0, 1) (as
+            ``OrgLimits.reserve``; given here, it replaces that).
+        max_wait: most seconds a request waits for its permits (as ``OrgLimits.max_wait``,
+            default 60): past it ``DailyLimitExhausted`` (the allocation is spent) or
+            ``ratewindow.AcquireTimeout`` (the pace), and nothing is sent.
         concurrency: most requests in flight at once for the org (25 for production and
             sandboxes, 5 for Developer Edition long-running requests), as an int or a
             ``ConcurrencyLimit`` to share; None: no cap. An int builds
@@ -452,9 +508,11 @@ def wrap(
         clock: a ratewindow clock for the limiters (tests); default ``MonotonicClock()``.
 
     Raises:
-        TypeError: ``sf`` is not a ``simple_salesforce.Salesforce``, or the store cannot hold
-            ``ConcurrencyLimit`` leases.
-        ValueError: a bad argument, named in the message.
+        TypeError: ``sf`` is not a ``simple_salesforce.Salesforce``, ``limits`` is neither an
+            ``OrgLimits`` nor a ratewindow limiter, or the store cannot hold ``ConcurrencyLimit``
+            leases.
+        ValueError: a bad argument, named in the message: an unknown ``edition``, a limiter on
+            another store than the org's, a pace given twice.
 
     >>> sf = wrap(Salesforce(instance_url="https://acme.my.salesforce.com", session_id="00D!x"),
     ...           limits=OrgLimits(reserve=0.1), concurrency=25)  # doctest: +SKIP
@@ -463,10 +521,7 @@ def wrap(
         raise TypeError(f"sf must be a simple_salesforce.Salesforce, got {type(sf).__name__}")
     if refresh is not None and not callable(refresh):
         raise TypeError("refresh must be None or a function returning a new session id")
-    chosen = OrgLimits() if limits is None else limits
-    if not isinstance(chosen, OrgLimits):
-        raise TypeError(f"limits must be an OrgLimits, got {limits!r}")
-    shared = as_store(store, default=store_from_env)
+    chosen, pace, follow, shared = _org_limits(edition, limits, reserve, max_wait, store)
     org_name = _org_name(sf, name)
     cap: ConcurrencyLimit | None
     if concurrency is None or isinstance(concurrency, ConcurrencyLimit):
@@ -477,7 +532,7 @@ def wrap(
     else:
         raise ValueError(f"concurrency must be None, a positive int or a ConcurrencyLimit, "
                          f"got {concurrency!r}")
-    org = SalesforceLimiter(org_name, chosen, shared, clock)
+    org = SalesforceLimiter(org_name, chosen, shared, clock, pace=pace, follow=follow)
     prefix = f"https://{str(sf.sf_instance).lower()}/"
     mounted = sf.session.adapters.get(prefix)  # on the instance's own prefix: mount() replaces it
     found = sf.session.get_adapter(prefix)  # what the session sends the instance's requests through
@@ -514,11 +569,14 @@ def client(
     *,
     instance_url: str,
     session_id: str,
-    limits: OrgLimits | None = None,
+    edition: str | None = None,
+    limits: OrgLimits | Limiter | None = None,
+    reserve: float | None = None,
     concurrency: int | ConcurrencyLimit | None = None,
     store: StoreLike | None = None,
     session: requests.Session | None = None,
     name: str | None = None,
+    max_wait: float | None = None,
     refresh: RefreshToken | None = None,
     clock: Clock | None = None,
     **simple_salesforce_kwargs: Any,
@@ -556,8 +614,8 @@ def client(
         raise ValueError(f"session_id must be a non-empty string (an access token), got {session_id!r}")
     sf = Salesforce(instance_url=instance_url, session_id=session_id, session=session,
                     **simple_salesforce_kwargs)
-    return wrap(sf, limits=limits, concurrency=concurrency, store=store, name=name, refresh=refresh,
-                clock=clock)
+    return wrap(sf, edition=edition, limits=limits, reserve=reserve, concurrency=concurrency, store=store,
+                name=name, max_wait=max_wait, refresh=refresh, clock=clock)
 
 
 def adapter_of(sf: Salesforce) -> SalesforceAdapter:
@@ -582,7 +640,7 @@ def executor(sf: Salesforce, *, max_workers: int | None = None, retry: Retry | N
     second one per item). Its retry policy (``RETRY``) retries connection errors, 5xx,
     ``UNABLE_TO_LOCK_ROW`` and rate-limit signals (``RetryLater`` after a
     ``ConcurrentPerOrgLongTxn`` refusal: every worker waits out the pause); it never retries an
-    expired session. ``AllocationExhausted`` further away than ``max_wait`` stops the batch:
+    expired session. ``DailyLimitExhausted`` further away than ``max_wait`` stops the batch:
     the remaining items are reported not run with ``QuotaExhausted(retry_at=...)``.
 
     Args:

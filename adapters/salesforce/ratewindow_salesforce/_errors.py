@@ -5,7 +5,7 @@ Salesforce answers an org-wide limit with HTTP 403 and ``errorCode`` ``REQUEST_L
 ratewindow's rate-limit signals before simple-salesforce sees it:
 
 - ``TotalRequests Limit exceeded.`` (the rolling 24-hour allocation is spent) ->
-  ``AllocationExhausted``, a ``QuotaExhausted`` with ``retry_at``;
+  ``DailyLimitExhausted``, a ``QuotaExhausted`` with ``retry_at``;
 - ``ConcurrentPerOrgLongTxn Limit exceeded`` (too many long-running requests) and any other
   ``REQUEST_LIMIT_EXCEEDED`` -> ``ratewindow.RetryLater`` after a pause shared by every worker.
 
@@ -21,15 +21,24 @@ from typing import Any
 
 from ratewindow import QuotaExhausted, Retry
 
-__all__ = ["RETRY", "AllocationExhausted", "bulk_exception_code_of", "error_code_of", "is_retryable"]
+__all__ = [
+    "RETRY",
+    "AllocationExhausted",
+    "DailyLimitExhausted",
+    "bulk_exception_code_of",
+    "error_code_of",
+    "is_retryable",
+]
 
 #: Salesforce error codes that mean "try the same request again a little later".
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 
 
-class AllocationExhausted(QuotaExhausted):
-    """The org's rolling API allocation (less the ``reserve`` kept for other integrations) is
-    spent; no request was sent (or Salesforce refused it with ``TotalRequests Limit exceeded``).
+class DailyLimitExhausted(QuotaExhausted):
+    """The org's rolling 24-hour API allocation (less the ``reserve`` kept for other
+    integrations) is spent; no request was sent (or Salesforce refused it with ``TotalRequests
+    Limit exceeded``). The same name as ``ratewindow_hubspot.DailyLimitExhausted``, for the same
+    situation: a day's quota spent, a ``ratewindow.QuotaExhausted``.
 
     ``RateLimitedExecutor`` treats it as a rate-limit answer that tells how long to wait: when
     ``retry_after`` exceeds the executor's ``max_wait``, the remaining items are reported not run
@@ -44,7 +53,7 @@ class AllocationExhausted(QuotaExhausted):
         allocation: the org's allocation (requests per window), if known.
         allowance: requests per window this client may use (the allocation less the reserve).
 
-    >>> error = AllocationExhausted(1_700_000_100.0, "salesforce:acme", 100.0, 15_000, 13_500)
+    >>> error = DailyLimitExhausted(1_700_000_100.0, "salesforce:acme", 100.0, 15_000, 13_500)
     >>> error.retry_after
     100.0
     """
@@ -127,6 +136,9 @@ def is_retryable(exc: BaseException) -> bool:
     code, _ = error_code_of(getattr(exc, "content", None))
     return code in _TRANSIENT_CODES
 
+
+#: The name of :class:`DailyLimitExhausted` before 0.x; kept so existing ``except`` clauses work.
+AllocationExhausted = DailyLimitExhausted
 
 #: The retry policy of ``ratewindow_salesforce.executor``: ``Retry()`` with ``is_retryable``.
 RETRY = Retry(retry_on=is_retryable)

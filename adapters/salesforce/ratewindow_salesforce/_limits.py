@@ -33,8 +33,9 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from ratewindow import (
     AcquireTimeout,
@@ -52,9 +53,9 @@ from ratewindow import (
     WallClock,
 )
 
-from ratewindow_salesforce._errors import AllocationExhausted
+from ratewindow_salesforce._errors import DailyLimitExhausted
 
-__all__ = ["ClientStats", "OrgLimits", "SalesforceLimiter"]
+__all__ = ["EDITIONS", "ClientStats", "Edition", "OrgLimits", "SalesforceLimiter"]
 
 log = logging.getLogger("ratewindow.salesforce")
 
@@ -67,6 +68,50 @@ _UNBOUNDED = 2**50
 
 
 @dataclass(frozen=True)
+class Edition:
+    """Salesforce's API allocation for one kind of org, from the limits cheat sheet ("API
+    Request Limits and Allocations"): a base per rolling 24 h, plus an amount per user licence.
+
+    >>> EDITIONS["enterprise"].allocation_for(licences=50)
+    150000
+    """
+
+    #: Preset name, e.g. ``"enterprise"``.
+    name: str
+    #: Requests per rolling 24 h with no licence counted: the least the org can have.
+    allocation: int
+    #: Requests added per user licence; None: the allocation does not grow with licences.
+    per_licence: int | None = None
+    #: Concurrent long-running requests (20 s or more) Salesforce allows the org.
+    long_running: int = 25
+
+    def allocation_for(self, licences: int = 0) -> int:
+        """The allocation of an org with ``licences`` user licences (add-ons not counted).
+
+        Raises:
+            ValueError: ``licences`` is not an int >= 0.
+        """
+        if isinstance(licences, bool) or not isinstance(licences, int) or licences < 0:
+            raise ValueError(f"licences must be an int >= 0, got {licences!r}")
+        return self.allocation + (self.per_licence or 0) * licences
+
+
+EDITIONS: Mapping[str, Edition] = MappingProxyType(
+    {
+        "developer": Edition("developer", 15_000, None, 5),
+        "professional": Edition("professional", 100_000, 1_000, 25),  # with API access
+        "enterprise": Edition("enterprise", 100_000, 1_000, 25),
+        "unlimited": Edition("unlimited", 100_000, 5_000, 25),
+        "performance": Edition("performance", 100_000, 5_000, 25),
+        "sandbox": Edition("sandbox", 5_000_000, None, 25),  # a full sandbox
+    }
+)
+"""The presets by name (``edition=``): ``developer``, ``professional``, ``enterprise``,
+``unlimited``, ``performance``, ``sandbox``. A preset's allocation is the least the edition can
+have; the first ``Sforce-Limit-Info`` header corrects it (presets follow the headers)."""
+
+
+@dataclass(frozen=True)
 class OrgLimits:
     """How much of a Salesforce org's API allocation a client may use, and how fast.
 
@@ -75,7 +120,7 @@ class OrgLimits:
             Enterprise 100,000 plus per-licence amounts). None: learned from the first
             ``Sforce-Limit-Info`` header (the first request then goes alone).
         reserve: fraction of the allocation left for other integrations, in [0, 1): with 0.1
-            the client stops, raising ``AllocationExhausted``, once the org as a whole has used
+            the client stops, raising ``DailyLimitExhausted``, once the org as a whole has used
             90 % of its allocation in the window.
         per_minute: optional pace, requests per rolling 60 s (the seed's "200 calls/minute";
             Salesforce itself has no per-minute limit). None: no pace.
@@ -83,7 +128,7 @@ class OrgLimits:
             jitter between taking a permit and Salesforce receiving the request.
         window: seconds of the rolling allocation window; 86,400 (24 h) unless a test scales it.
         max_wait: most seconds a request waits for a permit; beyond it the request is not sent
-            and ``AllocationExhausted`` (allocation spent) or ``AcquireTimeout`` (pace) is raised.
+            and ``DailyLimitExhausted`` (allocation spent) or ``AcquireTimeout`` (pace) is raised.
         busy_pause: seconds every worker pauses after Salesforce refused a request with
             ``ConcurrentPerOrgLongTxn Limit exceeded`` (too many long-running requests).
 
@@ -204,7 +249,7 @@ class SalesforceLimiter:
     """The limiters of one org and their calibration (``limiter_of(sf)``); a ratewindow
     ``Limiter`` whose permits every request of the wrapped client takes.
 
-    ``acquire`` raises ``AllocationExhausted`` instead of waiting hours for the rolling window.
+    ``acquire`` raises ``DailyLimitExhausted`` instead of waiting hours for the rolling window.
     Thread-safe: one lock guards calibration and the rebuilds of the daily window. It can be
     watched like a ratewindow limiter (:meth:`observe`, ``PrometheusMetrics().watch(limiter_of(sf))``).
 
@@ -215,9 +260,12 @@ class SalesforceLimiter:
     (True, 90)
     """
 
-    def __init__(self, name: str, limits: OrgLimits, store: Store, clock: Clock | None) -> None:
+    def __init__(self, name: str, limits: OrgLimits, store: Store, clock: Clock | None, *,
+                 pace: Limiter | None = None, follow: bool = False) -> None:
         self.name = name
         self.limits = limits
+        # The allocation follows the headers when it was not configured, or came from a preset.
+        self._follow = follow or limits.allocation is None
         self._store = store
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._wall: Clock = WallClock() if isinstance(self._clock, MonotonicClock) else self._clock
@@ -230,14 +278,25 @@ class SalesforceLimiter:
         # REQUEST_LIMIT_EXCEEDED instead (``SalesforceAdapter`` tells each response itself).
         self._watchers: tuple[Observer, ...] = ()
         self._relay = _Relay(self)
-        self._pace = (
+        if pace is not None and limits.per_minute is not None:
+            raise ValueError("give the pace either as limits= (a ratewindow limiter) or as "
+                             f"OrgLimits(per_minute={limits.per_minute!r}), not both")
+        self._pace: Limiter | None = pace if pace is not None else (
             SlidingWindow(limits.per_minute, 60.0, name=f"{name}:minute", store=store, clock=self._clock,
                           margin=limits.margin)
             if limits.per_minute is not None
             else None
         )
-        if self._pace is not None:
-            self._pace.observe(self._relay)
+        if pace is not None:
+            try:  # the allowance and the pace are taken all-or-nothing: one store
+                Limits(SlidingWindow(1, limits.window, name=f"{name}:check", store=store, clock=self._clock),
+                       pace)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise ValueError(f"limits= must live on the org's store ({store!r}): build it with "
+                                 f"store=... as well ({exc})") from None
+        observe = getattr(self._pace, "observe", None)  # every ratewindow limiter has it
+        if observe is not None:
+            observe(self._relay)
         self.allocation: int | None = limits.allocation
         self.org_used: int | None = None
         self.foreign = 0
@@ -279,7 +338,7 @@ class SalesforceLimiter:
         elif len(members) == 1:
             self._limiter = members[0]
         else:
-            self._limiter = Limits(*members, name=self.name)
+            self._limiter = Limits(*members, name=self.name)  # type: ignore[arg-type]
             self._limiter.observe(self._relay)
 
     def _expire_foreign(self) -> None:
@@ -350,7 +409,7 @@ class SalesforceLimiter:
             if usage is None:
                 return
             used, allocation = usage
-            if self.limits.allocation is None and allocation > 0 and allocation != self.allocation:
+            if self._follow and allocation > 0 and allocation != self.allocation:
                 if self.allocation is None:
                     log.info("salesforce: %s: allocation %d requests per %g s (from Sforce-Limit-Info)",
                              self.name, allocation, self.limits.window)
@@ -424,13 +483,13 @@ class SalesforceLimiter:
             wait = max(wait, own.wait_time(cost))
         return wait
 
-    def exhausted(self, cost: int, wait: float | None = None) -> AllocationExhausted:
+    def exhausted(self, cost: int, wait: float | None = None) -> DailyLimitExhausted:
         """The error for a request of ``cost`` units that does not fit the allowance."""
         seconds = self._seconds_until_room(cost, self._daily) if wait is None else wait
-        return AllocationExhausted(self._wall.now() + seconds, self.name, seconds, self.allocation,
+        return DailyLimitExhausted(self._wall.now() + seconds, self.name, seconds, self.allocation,
                                    self.allowance)
 
-    def refused(self, cost: int, header: str | None) -> AllocationExhausted:
+    def refused(self, cost: int, header: str | None) -> DailyLimitExhausted:
         """Salesforce refused a request with ``TotalRequests Limit exceeded``: pause every user
         of the org's limiters until the window frees (as far as we know) and return the error."""
         usage = SalesforceLimitInfo.parse(header)
@@ -467,7 +526,7 @@ class SalesforceLimiter:
         seconds waited.
 
         Raises:
-            AllocationExhausted: the allowance has no room for ``cost`` within that wait.
+            DailyLimitExhausted: the allowance has no room for ``cost`` within that wait.
             AcquireTimeout: the pace (``per_minute``) or a pause is further away than that.
         """
         limiter, daily = self._current()
@@ -521,7 +580,7 @@ class SalesforceLimiter:
         when the reservation is confirmed (see ``ratewindow.Observer``).
 
         Raises:
-            AllocationExhausted: the allowance can never hold ``cost`` with other apps' use.
+            DailyLimitExhausted: the allowance can never hold ``cost`` with other apps' use.
             RuntimeError: nothing to book against (no allocation known and no pace).
         """
         limiter, daily = self._current()
@@ -559,7 +618,7 @@ class SalesforceLimiter:
         allowance (the allocation less the ``reserve`` and other apps' use) stops them first: then
         ``stopped_by`` names it, ``stopped_after`` is the requests permitted within ``max_wait``,
         and ``resets_at`` is when the rolling window has room for the next (``acquire`` raises
-        ``AllocationExhausted`` meanwhile). Before the allocation is known only the pace counts.
+        ``DailyLimitExhausted`` meanwhile). Before the allocation is known only the pace counts.
 
         Raises:
             RuntimeError: nothing to forecast from (no allocation known and no pace).

@@ -116,7 +116,7 @@ def test_composite_reports_a_failed_call_on_each_of_its_subrequests(make_fake: A
     oks = [r.ok for r in results]
     assert oks in ([True] * 25 + [False] * 5, [False] * 25 + [True] * 5)
     failed = [r for r in results if not r.ok]
-    assert all(isinstance(r.error, rs.AllocationExhausted) or r.error.__class__.__name__ == "QuotaExhausted"
+    assert all(isinstance(r.error, rs.DailyLimitExhausted) or r.error.__class__.__name__ == "QuotaExhausted"
                for r in failed)
     assert all(r.status is None for r in failed)
     assert fake.stats.total == 1 and fake.stats.refusals == 0

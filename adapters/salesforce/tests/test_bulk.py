@@ -60,7 +60,7 @@ def test_a_spent_query_job_pool_stops_the_request_before_it_is_sent(fake: FakeSa
     assert pools.query_jobs.try_acquire(9_999)  # another process on the store created 9,999 today
     _create_query_job(sf)
     sent = fake.stats.total
-    with pytest.raises(rs.AllocationExhausted) as info:
+    with pytest.raises(rs.DailyLimitExhausted) as info:
         _create_query_job(sf)
     assert isinstance(info.value, QuotaExhausted)  # the executor stops the batch, resumable
     assert info.value.limiter.endswith(":bulk2-query-jobs")

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,11 +20,14 @@ from conftest import Connect, MakeFake
 from ratewindow import (
     AcquireTimeout,
     ConcurrencyLimit,
+    Limits,
     MemoryStore,
     QuotaExhausted,
     RetryLater,
     SalesforceLimitInfo,
+    SlidingWindow,
     SQLiteStore,
+    TokenBucket,
 )
 from ratewindow.testing import ManualClock
 from requests.adapters import HTTPAdapter
@@ -46,7 +50,8 @@ DAY = 86_400.0
 def test_public_surface_is_complete() -> None:  # its order is ruff's (RUF022)
     assert len(rs.__all__) == len(set(rs.__all__))
     public = {name for name in vars(rs) if not name.startswith("_") or name == "__version__"}
-    assert public - {"testing"} == set(rs.__all__)
+    assert public - {"testing", "AllocationExhausted"} == set(rs.__all__)
+    assert rs.AllocationExhausted is rs.DailyLimitExhausted  # the earlier name still catches it
 
 
 def test_client_is_a_real_salesforce_with_the_adapter_on_the_instance(fake: FakeSalesforce, connect: Connect
@@ -298,7 +303,7 @@ def test_the_reserve_stops_the_client_with_allocation_exhausted_and_retry_at(mak
     for _ in range(45):
         sf.limits()
         clock.advance(1.0)
-    with pytest.raises(rs.AllocationExhausted) as info:
+    with pytest.raises(rs.DailyLimitExhausted) as info:
         sf.limits()
     error = info.value
     assert isinstance(error, QuotaExhausted)
@@ -327,7 +332,7 @@ def test_other_apps_use_is_yielded_from_sforce_limit_info(fake: FakeSalesforce, 
     while rs.limiter_of(sf).stats.available:
         sf.limits()
         calls += 1
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         sf.limits()
     assert calls == 70
     assert org.allocation_used == 100 and org.stats.refusals == 0
@@ -345,11 +350,11 @@ def test_a_server_refusal_becomes_allocation_exhausted_and_pauses_everyone(make_
     for _ in range(5):
         sf.limits()
         clock.advance(1.0)
-    with pytest.raises(rs.AllocationExhausted) as info:
+    with pytest.raises(rs.DailyLimitExhausted) as info:
         sf.limits()
     assert fake.stats.refusals == 1
     assert 1_000.0 + DAY <= info.value.retry_at <= 1_001.0 + DAY
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         other.limits()  # paused through the store: not sent
     assert fake.stats.total == 6
 
@@ -511,7 +516,7 @@ def test_a_bad_org_name_is_refused_by_type_or_value(name: object, error: type[Ex
 
 
 def test_allocation_exhausted_pickles() -> None:
-    error = rs.AllocationExhausted(123.0, "salesforce:x", 4.5, 100, 90)
+    error = rs.DailyLimitExhausted(123.0, "salesforce:x", 4.5, 100, 90)
     again = pickle.loads(pickle.dumps(error))
     assert (again.retry_at, again.limiter, again.retry_after, again.allocation, again.allowance) == (
         123.0, "salesforce:x", 4.5, 100, 90)
@@ -519,7 +524,7 @@ def test_allocation_exhausted_pickles() -> None:
 
 
 def test_allocation_exhausted_says_when_in_iso_8601_with_its_offset() -> None:
-    error = rs.AllocationExhausted(1_796_533_200.0, "salesforce:acme", 100.0, 15_000, 13_500)
+    error = rs.DailyLimitExhausted(1_796_533_200.0, "salesforce:acme", 100.0, 15_000, 13_500)
     assert str(error) == (
         "Salesforce allocation 'salesforce:acme' spent (13,500 of the org's 15,000 requests may be used); "
         "it frees in 100.000 s, at 2026-12-06T05:00:00+00:00 (Unix time 1796533200.000)"
@@ -572,9 +577,9 @@ def test_two_clients_share_one_org_through_a_sqlite_store(fake: FakeSalesforce, 
     second = connect(fake, limits=rs.OrgLimits(allocation=20), concurrency=2, store=SQLiteStore(path))
     for client in [first, second] * 10:
         client.limits()
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         first.limits()
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         second.limits()
     assert fake.allocation_used == 20 and fake.stats.refusals == 0 and fake.stats.total == 20
     assert rs.limiter_of(first).stats.ours == rs.limiter_of(second).stats.ours == 20
@@ -604,7 +609,7 @@ def test_the_limiter_is_watched_and_every_request_grant_is_counted_once(make_fak
     try:
         for _ in range(9):  # the allowance: 9 of 10. The first goes alone and teaches the allocation.
             sf.limits()
-        with pytest.raises(rs.AllocationExhausted):
+        with pytest.raises(rs.DailyLimitExhausted):
             sf.limits()  # the reserve: refused, not sent
         values = scrape(server.server_port)
     finally:
@@ -640,9 +645,9 @@ def test_refusals_pauses_and_reservations_reach_opentelemetry(make_fake: MakeFak
     for _ in range(5):
         sf.limits()
         clock.advance(1.0)
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         sf.limits()  # sent, refused by Salesforce (REQUEST_LIMIT_EXCEEDED): every worker paused
-    with pytest.raises(rs.AllocationExhausted):
+    with pytest.raises(rs.DailyLimitExhausted):
         sf.limits()  # paused: not sent
     assert fake.stats.total == 6 and fake.stats.refusals == 1
     data = reader.get_metrics_data()
@@ -655,3 +660,81 @@ def test_refusals_pauses_and_reservations_reach_opentelemetry(make_fake: MakeFak
     assert found["ratewindow.denials"] == 1
     assert found["ratewindow.pauses"] == 1
     assert (found["ratewindow.responses"], found["ratewindow.refusals"]) == (6, 1)
+
+
+# -- the adapters' shape: presets, any limiter, options -------------------------------------------
+def test_any_ratewindow_limiter_is_the_pace_and_the_allocation_still_holds(make_fake: MakeFake,
+                                                                           connect: Connect) -> None:
+    clock = ManualClock(start=0.0)
+    fake = make_fake(clock=clock, allocation=5)
+    store = MemoryStore()
+    pace = Limits(SlidingWindow(3, 60.0, name="seed-pace", store=store, clock=clock),
+                  TokenBucket(10.0, 2, name="burst", store=store, clock=clock))
+    sf = connect(fake, limits=pace, store=store, clock=clock, max_wait=120.0)
+    for _ in range(3):
+        sf.limits()
+    assert clock.now() == pytest.approx(0.1)  # a bucket of two filling at 10 per second: the third waited
+    sf.limits()  # the fourth waits for the 60-second window: the user's limiter is taken
+    assert clock.now() == pytest.approx(60.0)
+    assert rs.limiter_of(sf).stats.allocation == 5  # ... and the org's allocation was learned
+    sf.limits()
+    with pytest.raises(rs.DailyLimitExhausted):  # five of five in the rolling 24 h: never sent
+        sf.limits()
+    assert fake.stats.total == 5
+
+
+def test_a_limiter_on_a_shared_store_puts_the_org_on_it_too(make_fake: MakeFake, tmp_path: Path,
+                                                            sessions: list[requests.Session]) -> None:
+    fake = make_fake(allocation=1_000)
+    shared = SQLiteStore(tmp_path / "limits.db")
+    http = fake.session()
+    sessions.append(http)
+    sf = rs.client(instance_url=fake.instance_url, session_id=fake.session_id, session=http,
+                   limits=SlidingWindow(100, 60.0, name="pace", store=shared))
+    sf.limits()
+    assert rs.limiter_of(sf)._store is shared  # every process on the file shares the allocation
+
+
+def test_a_limiter_on_another_store_is_refused_at_once(fake: FakeSalesforce, tmp_path: Path) -> None:
+    elsewhere = SlidingWindow(100, 60.0, store=SQLiteStore(tmp_path / "a.db"))
+    with pytest.raises(ValueError, match="limits= must live on the org's store"):
+        rs.client(instance_url=fake.instance_url, session_id=fake.session_id, limits=elsewhere,
+                  store=SQLiteStore(tmp_path / "b.db"))
+
+
+def test_editions_are_prebuilt_and_follow_the_headers(make_fake: MakeFake, connect: Connect) -> None:
+    assert rs.EDITIONS["developer"] == rs.Edition("developer", 15_000, None, 5)
+    assert rs.EDITIONS["unlimited"].allocation_for(licences=10) == 150_000
+    fake = make_fake(allocation=20_000)
+    sf = connect(fake, edition="developer")
+    limiter = rs.limiter_of(sf)
+    assert limiter.stats.allocation == 15_000  # before any response: the preset, no probe
+    sf.limits()
+    assert limiter.stats.allocation == 20_000  # the header corrects it
+    kept = connect(fake, edition="developer", limits=rs.OrgLimits(allocation=12_000))
+    kept.limits()
+    assert rs.limiter_of(kept).stats.allocation == 12_000  # configured: never changed
+
+
+def test_reserve_and_max_wait_are_options_of_wrap(make_fake: MakeFake, connect: Connect) -> None:
+    fake = make_fake(allocation=100)
+    sf = connect(fake, reserve=0.1, max_wait=5.0)
+    sf.limits()
+    limiter = rs.limiter_of(sf)
+    assert limiter.stats.allowance == 90 and limiter.limits.max_wait == 5.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [({"edition": "gold"}, ValueError, "unknown edition 'gold'; one of: developer"),
+     ({"edition": 3}, TypeError, "edition must be a string"),
+     ({"limits": 42}, TypeError, "limits must be an OrgLimits or a ratewindow limiter, got 42"),
+     ({"reserve": 1.5}, ValueError, "reserve must be a fraction in \\[0, 1\\), got 1.5"),
+     ({"max_wait": -1}, ValueError, "max_wait must be a finite number of seconds >= 0, got -1")],
+)
+def test_bad_shape_arguments_are_named(fake: FakeSalesforce, kwargs: dict[str, object], error: type[Exception],
+                                       match: str) -> None:
+    with pytest.raises(error, match=match):
+        rs.client(instance_url=fake.instance_url, session_id=fake.session_id, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="licences must be an int >= 0"):
+        rs.EDITIONS["enterprise"].allocation_for(-1)

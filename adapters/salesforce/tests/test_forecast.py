@@ -6,7 +6,7 @@ import pytest
 from ratewindow import MemoryStore
 from ratewindow.testing import ManualClock
 
-from ratewindow_salesforce import AllocationExhausted, OrgLimits, SalesforceLimiter
+from ratewindow_salesforce import DailyLimitExhausted, OrgLimits, SalesforceLimiter
 
 NOON = 1772625600.0  # 2026-03-04T12:00:00+00:00
 
@@ -26,7 +26,7 @@ def test_the_reserve_stops_requests_after_the_allowance_and_says_when_room_retur
     assert forecast.seconds == 86_400.0
     for _ in range(10):
         org.acquire()
-    with pytest.raises(AllocationExhausted):  # as forecast: the 11th is refused
+    with pytest.raises(DailyLimitExhausted):  # as forecast: the 11th is refused
         org.acquire()
 
 
