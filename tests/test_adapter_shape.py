@@ -105,3 +105,14 @@ def test_the_fakes_take_the_same_server_options() -> None:
     shared = {"port", "latency", "time_scale", "seed", "clock"}
     assert shared <= set(inspect.signature(FakeHubSpot).parameters)
     assert shared <= set(inspect.signature(FakeSalesforce).parameters)
+    assert "tier" in set(inspect.signature(FakeHubSpot).parameters)  # the presets, by name
+    assert "edition" in set(inspect.signature(FakeSalesforce).parameters)
+
+
+def test_a_fake_built_from_a_preset_serves_its_limits() -> None:
+    with FakeSalesforce(edition="enterprise") as fake:
+        assert (fake.allocation, fake.concurrency_limit) == (100_000, 25)
+    with FakeSalesforce(edition="developer", allocation=500) as fake:
+        assert (fake.allocation, fake.concurrency_limit) == (500, 5)
+    with pytest.raises(ValueError, match="unknown edition 'gold'"):
+        FakeSalesforce(edition="gold")

@@ -732,8 +732,8 @@ def test_reserve_and_max_wait_are_options_of_wrap(make_fake: MakeFake, connect: 
      ({"reserve": 1.5}, ValueError, "reserve must be a fraction in \\[0, 1\\), got 1.5"),
      ({"max_wait": -1}, ValueError, "max_wait must be a finite number of seconds >= 0, got -1")],
 )
-def test_bad_shape_arguments_are_named(fake: FakeSalesforce, kwargs: dict[str, object], error: type[Exception],
-                                       match: str) -> None:
+def test_bad_shape_arguments_are_named(fake: FakeSalesforce, kwargs: dict[str, object],
+                                       error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         rs.client(instance_url=fake.instance_url, session_id=fake.session_id, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="licences must be an int >= 0"):

@@ -150,8 +150,11 @@ class FakeSalesforce:
         port: TCP port on 127.0.0.1 (0 = pick a free one).
         api_version: newest API version served; every version from 31.0 up to it is listed at
             ``/services/data/`` and answered (``latest`` is an alias for it).
-        allocation: requests per rolling 24 h for the whole org.
-        concurrency_limit: long-running requests allowed in flight at once.
+        edition: a preset of ``ratewindow_salesforce.EDITIONS`` (as ``FakeHubSpot(tier=...)``):
+            its allocation and long-running cap, unless ``allocation`` or ``concurrency_limit``
+            are given. None: a Developer Edition org's 15,000 and 25.
+        allocation: requests per rolling 24 h for the whole org (default 15,000).
+        concurrency_limit: long-running requests allowed in flight at once (default 25).
         long_running_threshold: seconds (before scaling) after which an in-flight request counts
             as long-running; Salesforce uses 20 s.
         per_minute: optional cap on units per rolling minute, or ``None``.
@@ -178,8 +181,9 @@ class FakeSalesforce:
         *,
         port: int = 0,
         api_version: str = "59.0",
-        allocation: int = 15_000,
-        concurrency_limit: int = 25,
+        edition: str | None = None,
+        allocation: int | None = None,
+        concurrency_limit: int | None = None,
         long_running_threshold: float = 20.0,
         per_minute: int | None = None,
         latency: tuple[float, float] = (0.0, 0.0),
@@ -191,6 +195,16 @@ class FakeSalesforce:
     ) -> None:
         if not re.fullmatch(r"\d+\.0", api_version) or int(float(api_version)) < OLDEST_VERSION:
             raise ValueError(f"api_version must look like '59.0' and be at least {OLDEST_VERSION}.0")
+        if edition is not None:
+            from ratewindow_salesforce._limits import EDITIONS
+
+            if edition not in EDITIONS:
+                raise ValueError(f"unknown edition {edition!r}; one of: {', '.join(EDITIONS)}")
+            preset = EDITIONS[edition]
+            allocation = preset.allocation if allocation is None else allocation
+            concurrency_limit = preset.long_running if concurrency_limit is None else concurrency_limit
+        allocation = 15_000 if allocation is None else allocation
+        concurrency_limit = 25 if concurrency_limit is None else concurrency_limit
         if allocation < 0:
             raise ValueError("allocation must be >= 0")
         if concurrency_limit < 1:
