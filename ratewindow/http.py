@@ -27,7 +27,8 @@ from typing import Any
 
 try:
     import requests
-    from requests.adapters import HTTPAdapter
+    from requests.adapters import BaseAdapter, HTTPAdapter
+    from urllib3.util.retry import Retry as Urllib3Retry
 except ModuleNotFoundError as exc:  # the extra is not installed
     raise ImportError(
         f"ratewindow.http needs requests ({exc}): pip install 'ratewindow[http]'", name=exc.name
@@ -39,7 +40,7 @@ from ratewindow._concurrency import ConcurrencyLimit
 from ratewindow._headers import parse_retry_after
 from ratewindow._limiter import Limiter
 
-__all__ = ["RateLimitedAdapter", "parse_retry_after", "rate_limited_session"]
+__all__ = ["RateLimitedAdapter", "mount", "parse_retry_after", "rate_limited_session"]
 
 log = logging.getLogger("ratewindow")
 
@@ -73,6 +74,10 @@ class RateLimitedAdapter(HTTPAdapter):
             per limiter: it tightens the limiter to what the server allows, yields what other
             clients spend, and shares it through the limiter's store. Until the first response,
             one request goes alone.
+        transport: the adapter requests are sent through once they hold their permits (a proxy,
+            custom TLS, retrying or mock adapter of yours); None: this adapter's own connection
+            pool. ``mount`` and ``rate_limited_session(session=...)`` set it from what the
+            session had mounted.
 
     Attributes ``sent`` and ``throttled`` count requests sent and 429 responses seen, and
     ``refusal_share`` is their ratio (the error budget); each response is also told to the
@@ -91,7 +96,10 @@ class RateLimitedAdapter(HTTPAdapter):
         cost: RequestCost | None = None,
         concurrency: ConcurrencyLimit | None = None,
         learn: bool | Calibration = True,
+        transport: BaseAdapter | None = None,
     ) -> None:
+        if transport is not None and not isinstance(transport, BaseAdapter):
+            raise TypeError(f"transport must be None or a requests transport adapter, got {transport!r}")
         if not isinstance(learn, (bool, Calibration)):
             raise TypeError(f"learn must be True, False or a Calibration, got {learn!r}")
         if cost is not None and not callable(cost):
@@ -115,6 +123,48 @@ class RateLimitedAdapter(HTTPAdapter):
         self.sent = 0
         #: 429 responses seen.
         self.throttled = 0
+        self._default = transport
+        self._routes: dict[str, BaseAdapter | None] = {}  # prefix -> transport, set by ``mount``
+        self._owned: list[BaseAdapter] = []  # transports no session holds any more: closed with us
+
+    @property
+    def transport(self) -> BaseAdapter | None:
+        """The adapter requests are sent through once they hold their permits (None: this
+        adapter's own pool); for an adapter mounted on several prefixes with different
+        transports, the one given to the constructor."""
+        kept = {id(t): t for t in self._routes.values()}
+        return next(iter(kept.values())) if len(kept) == 1 else self._default
+
+    @transport.setter
+    def transport(self, transport: BaseAdapter | None) -> None:
+        self._default = transport
+        self._routes.clear()
+
+    def transport_for(self, url: str) -> BaseAdapter | None:
+        """The adapter a request to ``url`` goes out through once it holds its permits (None: this
+        adapter's own pool): the transport ``mount`` kept for the longest prefix of ``url``, else
+        the one given to the constructor."""
+        found, size = self._default, -1
+        if self._routes:
+            lowered = url.lower()
+            for prefix, transport in self._routes.items():
+                if len(prefix) > size and lowered.startswith(prefix):
+                    found, size = transport, len(prefix)
+        return found
+
+    def _forward(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send a request that holds its permits: through its transport, or this adapter's pool."""
+        transport = self.transport_for(request.url or "")
+        if transport is None:
+            return HTTPAdapter.send(self, request, *args, **kwargs)
+        return transport.send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close this adapter's own pool and the transports no session holds any more."""
+        super().close()
+        owned, self._owned = self._owned, []
+        for transport in owned:
+            transport.close()
 
     def calibrator_of(self, limiter: Limiter) -> Calibrator | None:
         """The ``Calibrator`` that learns for ``limiter`` (None with ``learn=False``)."""
@@ -136,7 +186,7 @@ class RateLimitedAdapter(HTTPAdapter):
             elif limiter is not None and units > 0:
                 limiter.acquire(units, timeout=self._wait)
             try:
-                response = super().send(request, *args, **kwargs)
+                response = self._forward(request, *args, **kwargs)
             except BaseException:
                 if calibrator is not None:
                     calibrator.failed(ticket)
@@ -198,11 +248,89 @@ def rate_limited_session(
     **adapter_kwargs: Any,
 ) -> requests.Session:
     """A ``requests.Session`` (a new one, or ``session``) whose requests to ``prefixes`` go through a
-    ``RateLimitedAdapter``; keyword arguments as the adapter's. Returns the session."""
+    ``RateLimitedAdapter``; keyword arguments as the adapter's. Returns the session.
+
+    The adapters ``session`` had for those prefixes are kept (see ``mount``): each request takes
+    its permits, then goes out through the adapter that was there.
+    """
     target = session if session is not None else requests.Session()
     adapter = RateLimitedAdapter(limiter, **adapter_kwargs)
     for prefix in prefixes:
-        target.mount(prefix, adapter)
+        mount(target, prefix, adapter)
     if headers:
         target.headers.update(headers)
     return target
+
+
+def mount(session: requests.Session, prefix: str, adapter: RateLimitedAdapter) -> RateLimitedAdapter:
+    """Mount ``adapter`` on ``session`` for ``prefix``, keeping the transport the session had.
+
+    Requests to ``prefix`` then take their permits in ``adapter`` and go out through the adapter
+    the session sent them through before: a proxy, custom TLS, retrying or mock adapter is kept
+    as it is. Requests' stock ``HTTPAdapter()`` (what a new session mounts) is stood in for by
+    ``adapter``'s own pool, which re-sends nothing either. Mounting over a ``RateLimitedAdapter``
+    keeps the transport that one sent through. A kept adapter that re-sends requests itself
+    (urllib3 retries) is logged at WARNING: its re-sends take no permit. Returns ``adapter``.
+
+    Raises:
+        TypeError: ``adapter`` is not a ``RateLimitedAdapter``.
+    """
+    if not isinstance(adapter, RateLimitedAdapter):
+        raise TypeError(f"adapter must be a RateLimitedAdapter, got {adapter!r}")
+    key = prefix.lower()
+    mounted = session.adapters.get(prefix)  # on this very prefix: session.mount replaces it
+    try:
+        found: BaseAdapter | None = session.get_adapter(prefix)
+    except requests.exceptions.InvalidSchema:
+        found = None
+    transport: BaseAdapter | None
+    owned = False
+    if isinstance(found, RateLimitedAdapter):  # wrapped before: keep what it sent through
+        transport = found.transport_for(key)
+        if transport is not None and transport in found._owned:
+            found._owned.remove(transport)
+            owned = True
+    else:
+        transport, owned = found, found is not None and found is mounted
+    if transport is not None and _is_stock(transport):
+        if owned:
+            transport.close()  # displaced and unused: the adapter's own pool stands in for it
+        transport, owned = None, False
+    elif transport is not None and _re_sends(transport):
+        log.warning("ratewindow: the session's adapter for %s re-sends requests itself (max_retries=%r); "
+                    "those re-sends take no permit (the server counts them: learned from its headers, "
+                    "they read as other clients' use)", prefix, getattr(transport, "max_retries", None))
+    adapter._routes[key] = transport
+    if owned and transport is not None:
+        adapter._owned.append(transport)
+    session.mount(prefix, adapter)
+    if isinstance(found, RateLimitedAdapter) and found is not adapter and not any(
+            a is found for a in session.adapters.values()):
+        found.close()  # no longer mounted anywhere: its own pool is unused
+    return adapter
+
+
+def _is_stock(adapter: BaseAdapter) -> bool:
+    """Whether ``adapter`` is indistinguishable from requests' own ``HTTPAdapter()`` (what a new
+    ``requests.Session`` mounts): same class, retries, pool and pool-manager settings."""
+    if type(adapter) is not HTTPAdapter:
+        return False
+    fresh = HTTPAdapter()
+    try:
+        settings = ("config", "_pool_connections", "_pool_maxsize", "_pool_block")
+        return (all(getattr(adapter, name, None) == getattr(fresh, name) for name in settings)
+                and repr(adapter.max_retries) == repr(fresh.max_retries)
+                and adapter.poolmanager.connection_pool_kw == fresh.poolmanager.connection_pool_kw)
+    finally:
+        fresh.close()
+
+
+def _re_sends(adapter: BaseAdapter) -> bool:
+    """Whether an ``HTTPAdapter``'s urllib3 policy may send one request more than once."""
+    retry = getattr(adapter, "max_retries", None)
+    if not isinstance(retry, Urllib3Retry):
+        return False
+    if retry.total is False or (retry.total is not None and retry.total <= 0):
+        return False
+    counts = (retry.connect, retry.read, retry.status, retry.other)
+    return any(count is None or (count is not False and count > 0) for count in counts)

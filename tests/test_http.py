@@ -231,3 +231,81 @@ def test_bad_new_arguments() -> None:
         RateLimitedAdapter(limiter, cost=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="concurrency must be None or a ConcurrencyLimit"):
         RateLimitedAdapter(limiter, concurrency=5)  # type: ignore[arg-type]
+
+
+# -- the user's transport is kept ----------------------------------------------------------------------
+class Counting(requests.adapters.HTTPAdapter):
+    """A user's own adapter (a proxy, custom TLS, a mock...): counts what it sends, and closes."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.sent: list[str] = []
+        self.closed = 0
+
+    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:
+        self.sent.append(request.path_url)
+        return super().send(request, *args, **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
+
+
+@pytest.mark.parametrize("where", ["http://", "exact"])
+def test_a_session_keeps_sending_through_the_users_adapter_one_permit_each(server: Server, where: str) -> None:
+    clock = ManualClock()
+    limiter = SlidingWindow(3, 10.0, clock=clock)
+    session = requests.Session()
+    counting = Counting()
+    session.mount(f"{server.url}/" if where == "exact" else where, counting)
+    rate_limited_session(limiter, session=session, prefixes=(f"{server.url}/",) if where == "exact" else
+                         ("https://", "http://"))
+    adapter = session.get_adapter(f"{server.url}/")
+    assert isinstance(adapter, RateLimitedAdapter) and adapter.transport_for(f"{server.url}/a") is counting
+    assert adapter.transport_for("https://elsewhere.example/") is None  # requests' stock one: its own pool
+    for i in range(4):
+        assert session.get(f"{server.url}/items/{i}").status_code == 200
+    assert counting.sent == [f"/items/{i}" for i in range(4)] and len(server.paths) == 4
+    assert clock.sleeps == [10.0]  # ... and each took its permit first
+    rate_limited_session(limiter, session=session, prefixes=(f"{server.url}/",))  # wrapping again keeps it
+    session.get(f"{server.url}/again")
+    assert counting.sent[-1] == "/again" and counting.closed == 0
+    session.close()
+    assert counting.closed >= 1  # closed with the session, wherever it was mounted
+
+
+def test_requests_stock_adapter_is_stood_in_for_by_the_adapters_own_pool(server: Server) -> None:
+    session = rate_limited_session(SlidingWindow(10, 1.0), session=requests.Session(), pool_maxsize=32)
+    adapter = session.get_adapter(server.url)
+    assert isinstance(adapter, RateLimitedAdapter) and adapter.transport is None
+    assert adapter.max_retries.total == 0 and adapter.poolmanager.connection_pool_kw["maxsize"] == 32
+    assert session.get(f"{server.url}/x").status_code == 200
+    session.close()
+
+
+def test_a_transport_given_to_the_adapter_receives_the_requests(server: Server) -> None:
+    counting = Counting()
+    with requests.Session() as session:
+        session.mount("http://", RateLimitedAdapter(SlidingWindow(5, 1.0), transport=counting))
+        session.get(f"{server.url}/given")
+    assert counting.sent == ["/given"] and server.paths == ["/given"]
+
+
+def test_a_kept_adapter_that_re_sends_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from urllib3.util.retry import Retry as Urllib3Retry
+
+    session = requests.Session()
+    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=Urllib3Retry(total=3)))
+    with caplog.at_level("WARNING", logger="ratewindow"):
+        rate_limited_session(SlidingWindow(5, 1.0), session=session, prefixes=("https://",))
+    assert "re-sends requests itself" in caplog.text and "take no permit" in caplog.text
+    session.close()
+
+
+def test_bad_transport_arguments_are_named() -> None:
+    from ratewindow.http import mount
+
+    with pytest.raises(TypeError, match="transport must be None or a requests transport adapter, got 3"):
+        RateLimitedAdapter(SlidingWindow(1, 1.0), transport=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="adapter must be a RateLimitedAdapter"):
+        mount(requests.Session(), "https://", requests.adapters.HTTPAdapter())  # type: ignore[arg-type]

@@ -37,10 +37,8 @@ from ratewindow import (
     as_store,
     store_from_env,
 )
-from ratewindow.http import RateLimitedAdapter
-from requests.adapters import BaseAdapter, HTTPAdapter
+from ratewindow.http import RateLimitedAdapter, mount
 from simple_salesforce.api import Salesforce
-from urllib3.util.retry import Retry as Urllib3Retry
 
 from ratewindow_salesforce._bulk import BulkPools
 from ratewindow_salesforce._errors import RETRY, bulk_exception_code_of, error_code_of
@@ -148,47 +146,7 @@ def session_expired(response: requests.Response) -> bool:
     return False
 
 
-def _is_stock(adapter: BaseAdapter) -> bool:
-    """Whether ``adapter`` is indistinguishable from requests' own ``HTTPAdapter()`` (what a new
-    ``requests.Session`` mounts): same class, retries, pool and pool-manager settings."""
-    if type(adapter) is not HTTPAdapter:
-        return False
-    fresh = HTTPAdapter()
-    try:
-        settings = ("config", "_pool_connections", "_pool_maxsize", "_pool_block")
-        return (all(getattr(adapter, name, None) == getattr(fresh, name) for name in settings)
-                and repr(adapter.max_retries) == repr(fresh.max_retries)
-                and adapter.poolmanager.connection_pool_kw == fresh.poolmanager.connection_pool_kw)
-    finally:
-        fresh.close()
-
-
-def _re_sends(adapter: BaseAdapter) -> bool:
-    """Whether an ``HTTPAdapter``'s urllib3 policy may send one request more than once."""
-    retry = getattr(adapter, "max_retries", None)
-    if not isinstance(retry, Urllib3Retry):
-        return False
-    if retry.total is False or (retry.total is not None and retry.total <= 0):
-        return False
-    counts = (retry.connect, retry.read, retry.status, retry.other)
-    return any(count is None or (count is not False and count > 0) for count in counts)
-
-
-class _Forwarding(HTTPAdapter):
-    """Where ``RateLimitedAdapter.send`` hands the request once it holds its permits (its
-    ``super().send``): the transport adapter the session had for the instance, or this adapter's
-    own connection pool when that was requests' stock ``HTTPAdapter``."""
-
-    transport: BaseAdapter | None
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        transport = self.transport
-        if transport is None:
-            return super().send(request, *args, **kwargs)
-        return transport.send(request, *args, **kwargs)
-
-
-class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
+class SalesforceAdapter(RateLimitedAdapter):
     """The transport adapter ``wrap`` mounts on ``sf.session`` for the instance host.
 
     For each request: hold a concurrency slot (if configured) while in flight, take
@@ -205,8 +163,7 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
     """
 
     def __init__(self, org: SalesforceLimiter, sf: Salesforce, *, concurrency: ConcurrencyLimit | None,
-                 refresh: RefreshToken | None, transport: BaseAdapter | None = None,
-                 owns_transport: bool = False, bulk: BulkPools | None = None) -> None:
+                 refresh: RefreshToken | None, bulk: BulkPools | None = None) -> None:
         pool = max(POOL_SIZE, concurrency.limit if concurrency is not None else 0)
         # The org's limiter learns from Sforce-Limit-Info itself (``SalesforceLimiter.calibrate``).
         super().__init__(org, on_response=self._check, pool_maxsize=pool, cost=request_cost,
@@ -215,10 +172,6 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
         self.org = org
         #: The concurrency cap, if any.
         self.concurrency = concurrency
-        #: The adapter requests are sent through once they hold their permits; None: this
-        #: adapter's own pool (the session had requests' stock ``HTTPAdapter``).
-        self.transport = transport
-        self._owns_transport = owns_transport  # it was mounted on the instance's own prefix: close it with us
         #: The org's Bulk allocations (query jobs, batches), if tracked.
         self.bulk = bulk
         self._sf = weakref.ref(sf)
@@ -337,13 +290,6 @@ class SalesforceAdapter(RateLimitedAdapter, _Forwarding):
                    ) -> requests.Response:
         """Slot, permits, one send, then ``_check`` (``RateLimitedAdapter.send``)."""
         return RateLimitedAdapter.send(self, request, *args, **kwargs)
-
-    def close(self) -> None:
-        """Close this adapter's own pool, and the transport if it was mounted on the instance's
-        prefix (``wrap`` took its place, so the session no longer closes it)."""
-        super().close()
-        if self._owns_transport and self.transport is not None:
-            self.transport.close()
 
     def __repr__(self) -> str:
         return f"SalesforceAdapter(org={self.org!r}, concurrency={self.concurrency!r}, sent={self.sent})"
@@ -534,28 +480,9 @@ def wrap(
                          f"got {concurrency!r}")
     org = SalesforceLimiter(org_name, chosen, shared, clock, pace=pace, follow=follow)
     prefix = f"https://{str(sf.sf_instance).lower()}/"
-    mounted = sf.session.adapters.get(prefix)  # on the instance's own prefix: mount() replaces it
-    found = sf.session.get_adapter(prefix)  # what the session sends the instance's requests through
-    transport: BaseAdapter | None
-    if isinstance(found, SalesforceAdapter):  # wrapped before: keep what it sent through
-        transport, owns = found.transport, found._owns_transport
-        found._owns_transport = False
-    else:
-        transport, owns = found, found is mounted
-    if transport is not None and _is_stock(transport):
-        if owns:
-            transport.close()  # displaced and unused: its stand-in is the adapter's own pool
-        transport, owns = None, False
-    elif transport is not None and _re_sends(transport):
-        log.warning("salesforce: %s: the session's adapter for %s re-sends requests itself (max_retries=%r); "
-                    "those re-sends take no permit (Salesforce counts them, and Sforce-Limit-Info shows "
-                    "them as other apps' use)", org_name, prefix, getattr(transport, "max_retries", None))
     pools = BulkPools(org_name, shared, clock, window=chosen.window)
-    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh, transport=transport,
-                                owns_transport=owns, bulk=pools)
-    sf.session.mount(prefix, adapter)
-    if isinstance(found, SalesforceAdapter):
-        found.close()
+    adapter = SalesforceAdapter(org, sf, concurrency=cap, refresh=refresh, bulk=pools)
+    mount(sf.session, prefix, adapter)  # sends through the adapter the session had (the core's rule)
     existing = sf.__dict__.get("_mdapi")
     if existing is None or isinstance(existing, _MetadataApi):
         sf.__dict__["_mdapi"] = _MetadataApi(sf)
