@@ -245,3 +245,52 @@ def test_a_dropped_store_closes_its_connection(tmp_path: Path) -> None:
     assert [str(w.message) for w in caught] == []
     assert not os.path.exists(f"{path}-wal")  # the last connection closed
     assert SlidingWindow(2, 60.0, name="d", store=SQLiteStore(path)).available() == 1
+
+
+# -- a file another process keeps locked: every call bounded by its caller's wait ----------------------
+def _lock_for(path: str, seconds: float, ready: multiprocessing.synchronize.Event) -> None:
+    """Another process (stalled, stopped in a debugger...) holding the database's write lock."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+
+
+def test_calls_on_a_file_another_process_keeps_locked_are_bounded_by_their_callers_wait(tmp_path: Path) -> None:
+    import threading
+
+    from ratewindow.stores._sqlite import MIN_BUDGET
+
+    path = str(tmp_path / "stalled.db")
+    store = SQLiteStore(path)  # timeout=5.0: the longest any call may wait
+    window = SlidingWindow(5, 60.0, name="stalled", store=store)
+    assert window.try_acquire()
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=_lock_for, args=(path, 7.0, ready))
+    holder.start()
+    try:
+        assert ready.wait(30)
+
+        def took(call: Callable[[], object]) -> float:
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                call()
+            return time.monotonic() - began
+
+        assert MIN_BUDGET - 0.1 < took(lambda: window.acquire(timeout=0.2)) < MIN_BUDGET + 0.4  # not 5 s
+        assert 1.9 < took(lambda: window.acquire(timeout=2.0)) < 2.0 + 0.4
+        # Four threads of this process at once: each bounded by its own budget, not queued behind
+        # the others' (1 s each, not 1, 2, 3 and 4 s).
+        times: list[float] = []
+        threads = [threading.Thread(target=lambda: times.append(took(window.try_acquire))) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(times) == 4 and max(times) < MIN_BUDGET + 0.4
+    finally:
+        holder.join(timeout=30)
+    assert holder.exitcode == 0
+    assert window.try_acquire()  # answered again once the lock is gone

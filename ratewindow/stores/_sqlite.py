@@ -5,15 +5,21 @@ decision core (``ratewindow._core``, the very code ``MemoryStore`` runs), writes
 and prunes what expired. A window's log lives in rows ``(key, cum, t)``; ``_SQLWindow`` reads the
 few rows a decision needs (the expired front, the one entry whose expiry makes room) instead of
 loading the log, so a decision costs the same for a window of 10 or of 100,000.
+
+One module past 600 lines: the row layout ``_SQLWindow`` reads and writes, the schema and the
+transactions that hold it consistent change together; split, each would depend on the others'
+private details.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -286,6 +292,12 @@ def _expires(spec: Spec, state: State) -> float:
     return at
 
 
+#: Least seconds a call may spend waiting for the database (another process's transaction, or
+#: this process's connection in use by another thread) when its caller would wait less: a file
+#: busy with healthy traffic answers well within it, a stalled one costs the call this, not ``timeout``.
+MIN_BUDGET = 1.0
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock; worth another try."""
     code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
@@ -315,8 +327,11 @@ class SQLiteStore:
     Args:
         path: the database file; created if missing. Every sharing process must use the same file
             on a local disk (SQLite locking is unreliable on network filesystems).
-        timeout: seconds to wait for another process's transaction (busy timeout) before raising
-            ``StoreUnavailable``; finite, >= 0.
+        timeout: the longest a call waits for the database (another process's transaction, or
+            this process's connection in use by another thread) before raising
+            ``StoreUnavailable``; finite, >= 0. A call whose caller would wait less is bounded by
+            that instead, but given at least ``MIN_BUDGET`` (1 s): ``try_acquire`` on a file a
+            stalled process keeps locked raises after 1 s, ``acquire(timeout=2.0)`` after 2 s.
         clock: time source for decisions; ``WallClock()`` by default. Tests pass a ``ManualClock``.
 
     Raises:
@@ -347,6 +362,7 @@ class SQLiteStore:
         self._pid = -1
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._busy_ms = -1  # the connection's busy timeout, in ms, as last set
         self._next_sweep = _NEG_INF
         self._connect()
 
@@ -377,8 +393,19 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
         self._conn = conn
+        self._busy_ms = round(self.timeout * 1000)  # sqlite3.connect(timeout=...) set it
         self._pid = os.getpid()
         return conn
+
+    def _budget(self, max_wait: float | None, within: float | None = None, least: bool = True) -> float:
+        """Seconds a call may take in all: ``within`` if given (at least ``MIN_BUDGET`` when
+        ``least``), else what its caller would wait (``max_wait``; at least ``MIN_BUDGET``), never
+        more than ``timeout``."""
+        if within is not None:
+            return min(self.timeout, max(within, MIN_BUDGET) if least else within)
+        if max_wait is None:
+            return self.timeout
+        return min(self.timeout, max(max_wait, MIN_BUDGET))
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -426,23 +453,39 @@ class SQLiteStore:
             self._lock = threading.Lock()
             self._pid = os.getpid()
 
-    def _run(self, write: bool, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one transaction: BEGIN IMMEDIATE when ``write``, else a read snapshot."""
+    def _run(self, write: bool, body: Callable[[sqlite3.Connection], T], budget: float | None = None) -> T:
+        """Run ``body`` in one transaction: BEGIN IMMEDIATE when ``write``, else a read snapshot;
+        waiting at most ``budget`` seconds (default ``timeout``) in all for this process's
+        connection and for the database's write lock.
+
+        Raises:
+            StoreUnavailable: the budget ran out, or the database failed.
+        """
         if self._pid != os.getpid():
             self._check_fork()
-        with self._lock:
+        budget = self.timeout if budget is None else budget
+        deadline = time.monotonic() + budget
+        if not self._lock.acquire(timeout=budget):
+            raise StoreUnavailable(self._where(), f"this process's connection stayed in use by another "
+                                   f"thread's call for {budget:.3f} s (the database is busy)")
+        try:
+            conn = self._connection()
+            ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if ms < self._busy_ms or ms > self._busy_ms + 50:  # re-set only when it matters
+                conn.execute(f"PRAGMA busy_timeout = {ms}")
+                self._busy_ms = ms
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                conn = self._connection()
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = body(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(self._where(), f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self._lock.release()
         return result
 
     # -- states ----------------------------------------------------------------------------------
@@ -524,7 +567,7 @@ class SQLiteStore:
             self._sweep(conn, nows[0])
             return grant
 
-        return self._run(True, body)
+        return self._run(True, body, self._budget(max_wait))
 
     def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
         """Exact seconds until ``cost`` could be granted on every member; writes nothing.
@@ -539,8 +582,10 @@ class SQLiteStore:
 
         return self._run(False, body)
 
-    def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
-        """Undo an unused grant that ``acquire`` recorded (exact when it is the latest booking).
+    def cancel(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+               within: float | None = None) -> None:
+        """Undo an unused grant that ``acquire`` recorded (exact when it is the latest booking),
+        taking at most ``within`` seconds (None: ``timeout``).
 
         Raises:
             StoreUnavailable: as ``acquire``.
@@ -551,10 +596,12 @@ class SQLiteStore:
             _core.cancel(specs, states, cost, stamp)
             self._save(conn, specs, states, rows, seens)
 
-        self._run(True, body)
+        self._run(True, body, self._budget(None, within, least=False))
 
-    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
-        """Confirm a booked grant as its caller resumes (see ``Store.confirm``), in one transaction.
+    def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                within: float | None = None) -> Grant:
+        """Confirm a booked grant as its caller resumes (see ``Store.confirm``), in one transaction
+        of at most ``within`` seconds (at least ``MIN_BUDGET``; None: ``timeout``).
 
         Raises:
             StoreUnavailable: as ``acquire``.
@@ -567,7 +614,7 @@ class SQLiteStore:
             self._save(conn, specs, states, rows, nows)
             return grant
 
-        return self._run(True, body)
+        return self._run(True, body, self._budget(None, within))
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every process.
@@ -630,13 +677,15 @@ class SQLiteStore:
         event loop. Raises as ``acquire``."""
         return await asyncio.to_thread(self.acquire, specs, cost, max_wait)
 
-    async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> None:
+    async def cancel_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                           within: float | None = None) -> None:
         """``cancel`` in a worker thread. Raises as ``cancel``."""
-        await asyncio.to_thread(self.cancel, specs, cost, stamp)
+        await asyncio.to_thread(functools.partial(self.cancel, specs, cost, stamp, within=within))
 
-    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp) -> Grant:
+    async def confirm_async(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
+                            within: float | None = None) -> Grant:
         """``confirm`` in a worker thread. Raises as ``confirm``."""
-        return await asyncio.to_thread(self.confirm, specs, cost, stamp)
+        return await asyncio.to_thread(functools.partial(self.confirm, specs, cost, stamp, within=within))
 
     # -- notes (what a Calibrator learned from responses, for every process) ------------------
     def note(self, key: str, value: str, ttl: float) -> None:
