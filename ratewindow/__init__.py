@@ -3,7 +3,7 @@
 import logging as _logging
 
 from ratewindow._async_executor import AsyncRateLimitedExecutor
-from ratewindow._calibrate import Calibration, Calibrator, Probe, Ticket
+from ratewindow._calibrate import Calibration, Calibrator, Ticket
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._concurrency import ConcurrencyLimit, Lease
 from ratewindow._daily_quota import DailyQuota
@@ -33,6 +33,7 @@ from ratewindow._headers import (
 from ratewindow._limiter import Limiter, Observer, Reservation
 from ratewindow._limits import Limits
 from ratewindow._outcome import ExecutorStats, Outcome
+from ratewindow._probe import Probe
 from ratewindow._rate import Rate
 from ratewindow._retry import Retry
 from ratewindow._sliding_window import SlidingWindow

@@ -41,6 +41,10 @@ contradictory ones (more remaining than the limit; one field given twice with di
 values) are ignored, each kind logged once at DEBUG on the ``ratewindow`` logger. When the
 headers say nothing, the configured limits hold, and after one such response no ledger is kept
 (no store call is added per request) until headers appear.
+
+One module past 600 lines: the Calibrator's parts (the policies seen, the targets and their
+ledgers, the note shared through the store, the probes of every process) share one lock and
+one state; split, each would reach into the others' private fields. ``Probe`` lives apart.
 """
 
 from __future__ import annotations
@@ -58,16 +62,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ratewindow._clock import Clock, MonotonicClock, WallClock, grace_of
+from ratewindow._concurrency import ConcurrencyLimit, Lease
 from ratewindow._daily_quota import DailyQuota
 from ratewindow._headers import FAMILIES, RESETS, HeaderFamily, Observation, _fields, _one, parse_headers
 from ratewindow._limiter import Limiter, _BaseLimiter
 from ratewindow._limits import Limits
+from ratewindow._probe import Probe
 from ratewindow._rate import Rate
 from ratewindow._sliding_window import SlidingWindow
 from ratewindow.stores._memory import MemoryStore
 from ratewindow.stores._protocol import Store
 
-__all__ = ["Calibration", "Calibrator", "Calibrators", "Probe", "Ticket"]
+__all__ = ["Calibration", "Calibrator", "Calibrators", "Ticket"]
 
 log = logging.getLogger("ratewindow")
 
@@ -137,104 +143,6 @@ class Calibration:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
             object.__setattr__(self, name, float(value))
-
-
-class Probe:
-    """Until a budget is known, at most ``size`` requests go out at once; the others wait.
-
-    ``enter`` returns True to a caller that may go as a probe (it must ``leave`` when its
-    response came, or failed); False once the budget is known, or when the wait ran out (the
-    caller goes anyway). ``leave(learned=True)`` or ``done()`` makes the budget known and lets
-    every waiter go; ``leave(learned=False)`` frees the slot for the next probe.
-
-    >>> probe = Probe(1)
-    >>> probe.enter(), probe.enter(timeout=0.0)
-    (True, False)
-    >>> probe.leave(learned=True); probe.known
-    True
-    """
-
-    def __init__(self, size: int = 1) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"size must be an int >= 0, got {size!r}")
-        self.size = size
-        self._cond = threading.Condition()
-        self._known = size == 0
-        self._out = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-
-    @property
-    def known(self) -> bool:
-        """Whether the budget is known (probing is over)."""
-        return self._known
-
-    def enter(self, timeout: float | None = None) -> bool:
-        """Wait until the caller may go, at most ``timeout`` seconds (None: as long as needed).
-        True: it goes as a probe and must call ``leave``."""
-        if self._known:
-            return False
-        clock = MonotonicClock()
-        deadline = None if timeout is None else clock.now() + timeout
-        with self._cond:
-            while not self._known:
-                if self._out < self.size:
-                    self._out += 1
-                    return True
-                left = None if deadline is None else deadline - clock.now()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
-            return False
-
-    async def enter_async(self, timeout: float | None = None) -> bool:
-        """``enter`` without blocking the event loop."""
-        if self._known:
-            return False
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            with self._cond:
-                if self._known:
-                    return False
-                if self._out < self.size:
-                    self._out += 1
-                    return True
-                event = asyncio.Event()
-                self._waiters.append((loop, event))
-            left = None if deadline is None else deadline - loop.time()
-            try:
-                if left is not None and left <= 0:
-                    raise asyncio.TimeoutError
-                await asyncio.wait_for(event.wait(), left)
-            except asyncio.TimeoutError:
-                with self._cond:
-                    if (loop, event) in self._waiters:
-                        self._waiters.remove((loop, event))
-                return False
-
-    def leave(self, learned: bool) -> None:
-        """A probe's response came (``learned``: it showed the budget) or it failed."""
-        with self._cond:
-            self._out = max(0, self._out - 1)
-            if learned:
-                self._known = True
-            self._wake()
-
-    def done(self) -> None:
-        """The budget is known: let every waiter go."""
-        with self._cond:
-            self._known = True
-            self._wake()
-
-    def _wake(self) -> None:
-        self._cond.notify_all()
-        waiters, self._waiters = self._waiters, []
-        for loop, event in waiters:
-            with contextlib.suppress(RuntimeError):  # that loop is closed
-                loop.call_soon_threadsafe(event.set)
-
-    def __repr__(self) -> str:
-        return f"Probe(size={self.size}, known={self._known}, out={self._out})"
 
 
 @dataclass(frozen=True)
@@ -314,6 +222,7 @@ class Calibrator:
         self._max_wait = max_wait
         self._lock = threading.RLock()
         self._probe = Probe(calibration.probe)
+        self._probe_leases: list[Lease] = []  # this process's probes in flight, as the store counts them
         self._logged: set[str] = set()
         self._policies: dict[str, tuple[int, float]] = {}  # scope -> (limit, window) the server showed
         self._inferred: dict[str, float] = {}  # scope -> window inferred from its resets
@@ -366,6 +275,7 @@ class Calibrator:
                 self._name = str(getattr(limiter, "name", "limiter"))
                 self._clock = MonotonicClock()
             self._wall: Clock = WallClock() if isinstance(self._clock, MonotonicClock) else self._clock
+            self._probes = self._probe_registry()
             self._recompute()
             self._rebuild()
             for member in members or ():
@@ -549,7 +459,8 @@ class Calibrator:
             self._read_note()
         if self._probe.known:
             return False
-        return self._probe.enter(self._max_wait if timeout is None else timeout)
+        went = self._probe.enter(self._max_wait if timeout is None else timeout)
+        return went and self._register_probe()
 
     async def enter_async(self, timeout: float | None = None) -> bool:
         """``enter`` without blocking the event loop."""
@@ -560,7 +471,79 @@ class Calibrator:
                 await asyncio.to_thread(self._read_note)
         if self._probe.known:
             return False
-        return await self._probe.enter_async(self._max_wait if timeout is None else timeout)
+        went = await self._probe.enter_async(self._max_wait if timeout is None else timeout)
+        if not went:
+            return False
+        if self._probes is None or isinstance(self._store, MemoryStore):
+            return self._register_probe()
+        return await asyncio.to_thread(self._register_probe)
+
+    # -- probes of every process -------------------------------------------------------------------
+    def _probe_registry(self) -> ConcurrencyLimit | None:
+        """Where every process sharing the store counts its probes in flight (None: a store
+        without leases). A process that learns a window the store did not hold yet yields the
+        other processes' probes still on their way: sent before the window was known, they are
+        in no ledger, and the server may not have counted them when it answered."""
+        store = self._store
+        methods = ("lease", "release", "leases")
+        if store is None or not all(callable(getattr(store, m, None)) for m in methods):
+            return None
+        held = self._max_wait if self._max_wait else 60.0
+        try:
+            return ConcurrencyLimit(LEDGER_LIMIT, lease=held, name=f"{self._name}:probes",
+                                    store=store, clock=self._clock)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+
+    def _register_probe(self) -> bool:
+        """The caller goes as a probe: count it on the store first, then look at what other
+        processes learned once more (a process that learns writes its note before it counts the
+        probes in flight, so each probe is either counted there or sees the note). True: it goes
+        as a probe; False: the note made the budget known, so it goes as any request."""
+        registry = self._probes
+        if registry is not None:
+            try:
+                lease = registry.try_hold()
+            except Exception as exc:  # a store that cannot answer: the probe goes uncounted
+                self._once("probe-lease", "ratewindow: could not count a probe of %r: %s", self._name, exc)
+                lease = None
+            if lease is not None:
+                with self._lock:
+                    self._probe_leases.append(lease)
+        self._read_note()
+        if self._probe.known:  # another process had learned it meanwhile
+            self._leave_probe(learned=True)
+            return False
+        return True
+
+    def _leave_probe(self, learned: bool) -> None:
+        """A probe came back (``learned``: its response showed the budget) or failed: free its
+        slot, and its count on the store (every one of this process's once the budget is known)."""
+        self._probe.leave(learned)
+        self._release_probes(every=self._probe.known)
+
+    def _release_probes(self, every: bool) -> None:
+        with self._lock:
+            if every:
+                leases, self._probe_leases = self._probe_leases, []
+            else:
+                leases = self._probe_leases[:1]
+                del self._probe_leases[:1]
+        for lease in leases:
+            with contextlib.suppress(Exception):  # it expires on its own
+                lease.release()
+
+    def _probes_elsewhere(self) -> int:
+        """Probes other processes have in flight now (0 if the store cannot say)."""
+        registry = self._probes
+        if registry is None:
+            return 0
+        try:
+            counted = registry.in_use()
+        except Exception:
+            return 0
+        with self._lock:
+            return max(0, counted - len(self._probe_leases))
 
     def sending(self, cost: int = 1, probe: bool = False) -> Ticket:
         """Record a request of ``cost`` units about to be sent (its permits taken); returns its
@@ -598,7 +581,7 @@ class Calibrator:
             return self.sending(cost, probe)
         except BaseException:
             if probe:
-                self._probe.leave(learned=False)
+                self._leave_probe(learned=False)
             raise
 
     async def acquire_async(self, cost: int = 1, timeout: float | None = None) -> Ticket:
@@ -611,17 +594,19 @@ class Calibrator:
             return await asyncio.to_thread(self.sending, cost, probe)
         except BaseException:
             if probe:
-                self._probe.leave(learned=False)
+                self._leave_probe(learned=False)
             raise
 
     def failed(self, ticket: Ticket | None) -> None:
         """The request of ``ticket`` got no response (a connection error, a timeout)."""
         if ticket is not None and ticket.probe:
-            self._probe.leave(learned=False)
+            self._leave_probe(learned=False)
 
     def done(self) -> None:
         """End probing now: every waiting request goes."""
         self._probe.done()
+        if self._probe_leases:
+            self._release_probes(every=True)
 
     def observe(self, ticket: Ticket | None, headers: object, status: int | None = None, *,
                 pause: bool = True) -> tuple[Observation, ...]:
@@ -678,6 +663,7 @@ class Calibrator:
         wait = 0.0
         with self._lock:
             learned_before = dict(self._policies)
+            targets_before = set(self._targets)
             self.responses += 1
             if status == 429:
                 self.throttled += 1
@@ -709,6 +695,8 @@ class Calibrator:
                 self._quiet = False
         with self._lock:
             learned_now = dict(self._policies)
+            new_windows = [t for key, t in self._targets.items()
+                           if key not in targets_before and self._is_learned(t)]
         if learned_now != learned_before:
             for scope, (q, w) in learned_now.items():
                 if learned_before.get(scope) != (q, w):
@@ -718,6 +706,12 @@ class Calibrator:
             self._write_note(force=True)
         elif learned_now:
             self._write_note(force=False)
+        if new_windows:  # after the note: a probe not counted now sees the note (``_register_probe``)
+            elsewhere = self._probes_elsewhere()
+            if elsewhere > 0:
+                with self._lock:
+                    for target in new_windows:
+                        self._take_phantoms(target, min(elsewhere, target.window.limit))
         if retry is not None:
             wait = retry  # Retry-After takes precedence
         elif status == 429 and wait <= 0:
@@ -730,7 +724,7 @@ class Calibrator:
             with self._lock:
                 self.pauses += 1
         if ticket is not None and ticket.probe:
-            self._probe.leave(learned=True)
+            self._leave_probe(learned=True)
         return found
 
     def _ours(self, ticket: Ticket, target: _Target) -> int:
@@ -755,6 +749,11 @@ class Calibrator:
         missing = min(foreign - live, limit)
         if missing <= 0:
             return
+        self._take_phantoms(target, missing)
+
+    def _take_phantoms(self, target: _Target, missing: int) -> None:
+        """Yield ``missing`` units on the target: taken now where they fit, booked (never waited
+        for) where they do not, and counted in the phantom ledger. Lock held."""
         window = target.window
         now = min(missing, int(window.available()))
         if now > 0 and not window.try_acquire(now):
@@ -763,6 +762,10 @@ class Calibrator:
             window.reserve(missing - now)
         target.phantom.try_acquire(missing)
         self.phantom_units += missing
+
+    def _is_learned(self, target: _Target) -> bool:
+        """Whether the target is a learned window (one the configured limits do not have)."""
+        return self._member_for(target.window.window) is None
 
     def _calibrate_daily(self, daily: DailyQuota, obs: Observation) -> None:
         """Take the units the server counts today and the local quota does not. Lock held."""

@@ -433,3 +433,34 @@ def test_others_steady_use_is_yielded_at_every_window_boundary(
     assert refused == 0 and most <= limit
     room = limit * (1 - share - SAFETY)  # what others leave, less the 5 % yielded while they spend
     assert ours >= 0.95 * room * seconds / window  # ... and it is used
+
+
+# -- two processes learning one window at once ---------------------------------------------------------
+def test_a_process_that_learns_a_window_yields_the_probes_other_processes_have_in_flight() -> None:
+    # Two processes (two calibrators, one store), each with a generous limiter; the server allows
+    # 10 per 10 s and says so only in its headers. B's probe is on its way when A's answer comes
+    # back without it: A learns the window, which holds nothing of B's probe yet.
+    clock = ManualClock(NOW)
+    store = MemoryStore()
+    a = Calibrator(SlidingWindow(1_000, 1.0, name="api", store=store, clock=clock))
+    b = Calibrator(SlidingWindow(1_000, 1.0, name="api", store=store, clock=clock))
+    b_probe = b.acquire()  # sent; the server has not counted it yet
+    assert b_probe.probe
+    a.observe(a.acquire(), _ietf(10, 10, 9), 200)  # A's probe, the only one counted
+    sent_by_a = 0
+    while a.limiter.try_acquire():
+        sent_by_a += 1
+    assert 1 + sent_by_a + 1 <= 10  # A's probe, A's requests and B's probe: within the limit
+    assert sent_by_a == 10 - 2  # ... and nothing more was yielded
+    b.observe(b_probe, _ietf(10, 10, 0), 200)  # B's answer: the window is full, all of it known
+    assert not b.limiter.try_acquire()
+
+
+def test_a_probe_that_starts_after_another_process_learned_goes_with_the_learned_limits() -> None:
+    clock = ManualClock(NOW)
+    store = MemoryStore()
+    a = Calibrator(SlidingWindow(1_000, 1.0, name="api", store=store, clock=clock))
+    a.observe(a.acquire(), _ietf(10, 10, 9), 200)  # A learned 10 per 10 s and noted it on the store
+    b = Calibrator(SlidingWindow(1_000, 1.0, name="api", store=store, clock=clock))
+    assert b.enter() is False and not b.probing  # B reads the note: no probe, the learned limits
+    assert b.learned == {"default": Rate(10, 10.0)}

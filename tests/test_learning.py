@@ -196,13 +196,10 @@ def test_two_processes_sharing_a_sqlite_store_learn_one_budget(tmp_path: Path) -
             process.join(timeout=30)
         assert all(process.exitcode == 0 for process in processes)
         assert all(statuses) and set(statuses[0] + statuses[1]) <= {200, 429}
-        # One budget for both: the server never saw more than its limit, and refused nothing once
-        # the first window had passed. Within the first window, while each process has only its
-        # own first answers, the two can overshoot by a request (seen in 1 of 4 CI runs; issue 15
-        # stays open for it).
-        start = min(server.accepted + server.refused)
-        assert [t for t in server.refused if t >= start + WINDOW] == []
-        assert len(server.refused) <= 2
+        # One budget for both: the server never saw more than its limit and refused nothing, the
+        # first window included (a process that learns the window yields the other's probe still
+        # on its way: see test_calibrate's two-process test on a virtual clock).
+        assert server.refused == []
         assert server.most_in_window() <= LIMIT
         assert len(server.accepted) >= 2 * LIMIT  # and the budget was used: two windows at least
 
