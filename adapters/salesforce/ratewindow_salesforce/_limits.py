@@ -24,6 +24,9 @@ How the shared view works, for the reader of this module:
 - If other apps alone fill the allowance, nothing is sent and ``retry_at`` is one window after
   that use was measured (an upper bound: all of it has expired by then), so the client can
   never wait for ever on a stale measurement.
+
+One module past 600 lines: the presets (``EDITIONS``), the options (``OrgLimits``) and the
+limiter that applies them to every header (``SalesforceLimiter``) change together.
 """
 
 from __future__ import annotations
@@ -89,9 +92,12 @@ class Edition:
         """The allocation of an org with ``licences`` user licences (add-ons not counted).
 
         Raises:
-            ValueError: ``licences`` is not an int >= 0.
+            TypeError: ``licences`` is not an int.
+            ValueError: ``licences`` is negative.
         """
-        if isinstance(licences, bool) or not isinstance(licences, int) or licences < 0:
+        if isinstance(licences, bool) or not isinstance(licences, int):
+            raise TypeError(f"licences must be an int, got {licences!r}")
+        if licences < 0:
             raise ValueError(f"licences must be an int >= 0, got {licences!r}")
         return self.allocation + (self.per_licence or 0) * licences
 

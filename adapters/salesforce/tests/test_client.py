@@ -736,5 +736,7 @@ def test_bad_shape_arguments_are_named(fake: FakeSalesforce, kwargs: dict[str, o
                                        error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         rs.client(instance_url=fake.instance_url, session_id=fake.session_id, **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="licences must be an int >= 0"):
+    with pytest.raises(ValueError, match="licences must be an int >= 0, got -1"):
         rs.EDITIONS["enterprise"].allocation_for(-1)
+    with pytest.raises(TypeError, match="licences must be an int, got '50'"):
+        rs.EDITIONS["enterprise"].allocation_for("50")  # type: ignore[arg-type]
