@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from ratewindow._core import Grant, Spec
 
-__all__ = ["Store"]
+__all__ = ["Store", "call_budget"]
 
 
 @runtime_checkable
@@ -21,8 +21,9 @@ class Store(Protocol):
 
     A store whose calls can take long (a network store) may also take a keyword ``within``, the
     seconds the call may take in all, on ``cancel``, ``confirm`` and their async forms, as
-    ``RedisStore`` does: limiters then bound the confirmation inside ``acquire(timeout=...)`` by
-    what is left of the timeout, and give an interrupted caller's booking back within 0.05 s.
+    ``RedisStore`` and ``SQLiteStore`` do: limiters then bound the confirmation inside
+    ``acquire(timeout=...)`` by what is left of the timeout, and give an interrupted caller's
+    booking back within 0.05 s. Both bound their calls by ``call_budget``.
     """
 
     def acquire(self, specs: Sequence[Spec], cost: float, max_wait: float | None) -> Grant:
@@ -88,3 +89,22 @@ class Store(Protocol):
     ) -> Grant:
         """``confirm`` without blocking the event loop."""
         ...
+
+
+def call_budget(timeout: float, least: float, *, max_wait: float | None = None, within: float | None = None,
+                confirming: bool = False) -> float:
+    """Seconds one call of a shared store may take in all (its waits, retries and replies): what
+    its caller gives it, never more than the store's ``timeout``.
+
+    ``within`` (a confirmation or a cancel) is taken as given, but a confirmation gets at least
+    ``least``; else a decision whose caller would wait ``max_wait`` seconds gets that, and at
+    least ``least`` (a store that answers at all answers within it); else ``timeout``.
+
+    >>> call_budget(5.0, 0.25, max_wait=0.0), call_budget(5.0, 0.25, within=0.05)
+    (0.25, 0.05)
+    """
+    if within is not None:
+        return min(timeout, max(within, least) if confirming else within)
+    if max_wait is not None:
+        return min(timeout, max(max_wait, least))
+    return timeout

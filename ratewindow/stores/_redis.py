@@ -31,6 +31,7 @@ from ratewindow._core import BUCKET, DAILY, WINDOW, Grant, Spec
 from ratewindow._errors import StoreUnavailable
 from ratewindow._loops import LoopLocks
 from ratewindow.stores._memory import MemoryStore
+from ratewindow.stores._protocol import call_budget
 from ratewindow.stores._url import redact_url
 
 if sys.version_info >= (3, 11):
@@ -505,12 +506,8 @@ class RedisStore:
 
     def _budget(self, op: bytes, max_wait: float | None, within: float | None) -> float:
         """Seconds one call may take in all, its retries and the replies it waits for (see ``timeout``)."""
-        if within is not None:  # a confirmation always gets at least the try budget; a cancel what it asks
-            budget = min(self.timeout, max(within, _TRY_BUDGET) if op == b"k" else within)
-        elif op == b"a" and max_wait is not None:
-            budget = min(self.timeout, max(max_wait, _TRY_BUDGET))
-        else:
-            budget = self.timeout
+        budget = call_budget(self.timeout, _TRY_BUDGET, max_wait=max_wait if op == b"a" else None,
+                             within=within, confirming=op == b"k")
         if self._local_until > -math.inf:  # down at the last look (with "local"): look again briefly
             budget = min(budget, _TRY_BUDGET)
         return budget

@@ -27,6 +27,7 @@ from ratewindow import _core
 from ratewindow._clock import Clock, MonotonicClock, WallClock
 from ratewindow._core import BUCKET, DAILY, WINDOW, BucketState, DailyState, Grant, Spec, State, WindowState
 from ratewindow._errors import StoreUnavailable
+from ratewindow.stores._protocol import call_budget
 
 __all__ = ["SQLiteStore"]
 
@@ -397,15 +398,6 @@ class SQLiteStore:
         self._pid = os.getpid()
         return conn
 
-    def _budget(self, max_wait: float | None, within: float | None = None, least: bool = True) -> float:
-        """Seconds a call may take in all: ``within`` if given (at least ``MIN_BUDGET`` when
-        ``least``), else what its caller would wait (``max_wait``; at least ``MIN_BUDGET``), never
-        more than ``timeout``."""
-        if within is not None:
-            return min(self.timeout, max(within, MIN_BUDGET) if least else within)
-        if max_wait is None:
-            return self.timeout
-        return min(self.timeout, max(max_wait, MIN_BUDGET))
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -567,7 +559,7 @@ class SQLiteStore:
             self._sweep(conn, nows[0])
             return grant
 
-        return self._run(True, body, self._budget(max_wait))
+        return self._run(True, body, call_budget(self.timeout, MIN_BUDGET, max_wait=max_wait))
 
     def wait_time(self, specs: Sequence[Spec], cost: float) -> float:
         """Exact seconds until ``cost`` could be granted on every member; writes nothing.
@@ -596,7 +588,7 @@ class SQLiteStore:
             _core.cancel(specs, states, cost, stamp)
             self._save(conn, specs, states, rows, seens)
 
-        self._run(True, body, self._budget(None, within, least=False))
+        self._run(True, body, call_budget(self.timeout, MIN_BUDGET, within=within))
 
     def confirm(self, specs: Sequence[Spec], cost: float, stamp: Stamp, *,
                 within: float | None = None) -> Grant:
@@ -614,7 +606,7 @@ class SQLiteStore:
             self._save(conn, specs, states, rows, nows)
             return grant
 
-        return self._run(True, body, self._budget(None, within))
+        return self._run(True, body, call_budget(self.timeout, MIN_BUDGET, within=within, confirming=True))
 
     def pause(self, specs: Sequence[Spec], seconds: float) -> None:
         """Grant nothing on these members for ``seconds`` seconds from now, for every process.
