@@ -763,7 +763,7 @@ def test_stop_leaves_no_threads_and_closes_the_port() -> None:
     assert not fake.running
 
 
-def test_remote_fake_is_public_and_serves_from_a_child_process() -> None:
+def test_remote_fake_is_public_and_serves_from_a_child_process(capfd: pytest.CaptureFixture[str]) -> None:
     import ratewindow_hubspot.testing as testing
 
     assert "RemoteFakeHubSpot" in testing.__all__ and RemoteFakeHubSpot.__doc__
@@ -776,6 +776,7 @@ def test_remote_fake_is_public_and_serves_from_a_child_process() -> None:
         assert record.status == 200 and record.path == "/crm/v3/objects/calls"
         fake.reset()
         assert fake.records() == []
+    assert "Warning" not in capfd.readouterr().err  # the child starts quietly (make demo shows its stderr)
 
 
 def test_module_entry_point_serves_until_interrupted() -> None:

@@ -46,7 +46,9 @@ class RemoteFakeHubSpot:
     def start(self) -> RemoteFakeHubSpot:
         """Start the child and wait for its URL. Raises RuntimeError if it does not start."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "ratewindow_hubspot.testing._remote", self._config],
+            # ``-c``, not ``-m ...testing._remote``: the package imports this module first, and
+            # runpy would warn (RuntimeWarning) on every start.
+            [sys.executable, "-c", _CHILD, self._config],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert self._process.stdout is not None
@@ -91,6 +93,11 @@ class RemoteFakeHubSpot:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: What the child process runs.
+_CHILD = ("import json, sys; from ratewindow_hubspot.testing._remote import _serve; "
+          "_serve(json.loads(sys.argv[1]))")
 
 
 def _serve(config: dict[str, Any]) -> None:
